@@ -1,0 +1,147 @@
+/* libdaemoniker: daemonize a libuv program, and get its signals on the loop.
+ *
+ * Conventions are libuv's: functions return 0 or a negative error code
+ * (libuv's UV_E* where one fits, DK_E* below otherwise); handles are
+ * allocated by the caller and carry a public `data` pointer; every other
+ * field is private.
+ */
+#ifndef DAEMONIKER_H
+#define DAEMONIKER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DK_VERSION_MAJOR 0
+#define DK_VERSION_MINOR 1
+#define DK_VERSION_PATCH 0
+
+/* Far below every UV_E* value on every platform (libuv's lowest is -4096). */
+#define DK_ERUNNING    (-5001) /* a live daemon already holds this pid file */
+#define DK_ESTALE      (-5002) /* the pid file names no live holder of it */
+#define DK_EBADPIDFILE (-5003) /* the pid file's content is not one valid pid */
+#define DK_EDIED       (-5004) /* the daemon exited before it reported success */
+#define DK_ENOUSER     (-5005) /* options.user or options.group does not exist */
+
+/* Portable signal numbers: the library's own, the same on every platform.
+ * They match the conventional Linux numbers so that "15" means TERM. */
+#define DK_SIGHUP   1
+#define DK_SIGINT   2
+#define DK_SIGABRT  6
+#define DK_SIGUSR1 10
+#define DK_SIGUSR2 12
+#define DK_SIGTERM 15
+
+/* dk_daemonize return values. */
+#define DK_PARENT 1
+#define DK_DAEMON 2
+
+/* dk_options_t.flags */
+#define DK_WAIT_READY 0x1u /* the parent waits for dk_ready(), not setup */
+#define DK_FOREGROUND 0x2u /* no detaching: for supervisors (systemd...) */
+
+/* Longest pid file path, made absolute, that a daemonizer can hold. */
+#define DK_PATH_MAX 4096
+
+typedef struct dk_options_s {
+  const char *pid_file;   /* required; made absolute before the chdir */
+  const char *workdir;    /* NULL: "/" (POSIX), the system drive's root (Windows) */
+  const char *stdin_path; /* NULL: the null device */
+  const char *stdout_path;/* NULL: the null device; else appended, created if missing */
+  const char *stderr_path;/* as stdout_path; may name the same file */
+  int umask;              /* -1: 027 */
+  const int *keep_fds;    /* POSIX: descriptors that stay open in the daemon */
+  size_t keep_fds_count;
+  unsigned timeout_ms;    /* parent's wait for the daemon's report; 0: 30000 */
+  unsigned flags;         /* DK_WAIT_READY, DK_FOREGROUND */
+  const char *user;       /* POSIX: switch to this user after the pid file */
+  const char *group;      /* POSIX: likewise for the group */
+} dk_options_t;
+
+typedef struct dk_daemonizer_s dk_daemonizer_t;
+typedef struct dk_signals_s dk_signals_t;
+typedef void (*dk_signal_cb)(dk_signals_t *sig, int dk_signum);
+typedef void (*dk_signals_close_cb)(dk_signals_t *sig);
+
+#define DK__MAX_GROUPS 64
+#define DK__NSIGNALS 6
+
+struct dk_daemonizer_s {
+  void *data;
+  /* private */
+  int role;              /* 0 unset, DK_PARENT or DK_DAEMON */
+  unsigned flags;
+  uv_pid_t daemon_pid;
+  int ready_sent;
+  char pid_path[DK_PATH_MAX];
+#ifdef _WIN32
+  void *report_handle;   /* daemon: write end of the pipe to the parent */
+  int relaunched;
+#else
+  int report_fd;         /* daemon: its end of the channel to the parent */
+  int have_ids;
+  unsigned uid, gid;     /* resolved in the parent: lookups may allocate */
+  int ngroups;
+  unsigned groups[DK__MAX_GROUPS];
+#endif
+};
+
+void dk_options_init(dk_options_t *opts);
+
+/* 1 in the process the user started, 0 in a daemon relaunched from it
+ * (Windows only), <0 on error. */
+int dk_daemonizer_init(dk_daemonizer_t *dz);
+int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts,
+                 void *payload, size_t payload_len);
+uv_pid_t dk_daemon_pid(const dk_daemonizer_t *dz);
+int dk_ready(dk_daemonizer_t *dz, int status);
+void dk_daemonizer_cleanup(dk_daemonizer_t *dz);
+
+struct dk_signals_s {
+  void *data;
+  /* private */
+  uv_loop_t *loop;
+  int started;
+  int closing;
+  int received;
+  int pending_closes;
+  dk_signals_close_cb close_cb;
+  dk_signal_cb cbs[DK__NSIGNALS];
+  int modes[DK__NSIGNALS];   /* default, callback, ignore */
+#ifdef _WIN32
+  uv_async_t async;
+  void *thread;
+  void *events[DK__NSIGNALS + 1]; /* the six named events, then stop */
+  volatile long pending[DK__NSIGNALS];
+  char pid_path[DK_PATH_MAX];
+#else
+  uv_signal_t handles[DK__NSIGNALS];
+  int active[DK__NSIGNALS];
+#endif
+};
+
+int dk_signals_init(uv_loop_t *loop, dk_signals_t *sig, const char *pid_file);
+int dk_signals_set(dk_signals_t *sig, int dk_signum, dk_signal_cb cb);
+int dk_signals_ignore(dk_signals_t *sig, int dk_signum);
+int dk_signals_start(dk_signals_t *sig);
+int dk_signals_stop(dk_signals_t *sig);
+void dk_signals_close(dk_signals_t *sig, dk_signals_close_cb close_cb);
+int dk_signals_received(const dk_signals_t *sig);
+
+int dk_send(const char *pid_file, int dk_signum);
+int dk_pid_file_check(const char *pid_file, uv_pid_t *pid);
+
+const char *dk_signal_name(int dk_signum);
+int dk_signal_from_name(const char *s);
+
+const char *dk_strerror(int err);
+const char *dk_err_name(int err);
+const char *dk_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DAEMONIKER_H */

@@ -1,0 +1,385 @@
+/* Daemonizing on POSIX: fork, setsid, fork again, and tell the parent the
+ * truth about the outcome through a channel made before the first fork.
+ *
+ *   parent ──fork──> middle ──setsid, fork──> daemon
+ *     │                 └─ reports the daemon's pid, exits
+ *     └─ reads reports until success, an error, EOF or the deadline
+ *
+ * The parent does not reap the middle process until it is done: while it is
+ * an unreaped zombie its pid, which is the daemon's process group id, can
+ * not be reused, so killing that group on failure can never hit an
+ * unrelated process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "unix.h"
+
+enum { REPORT_PID = 1, REPORT_RESULT = 2 };
+
+/* One message on the channel: fixed size, written with one send(), so the
+ * middle's and the daemon's reports never interleave. */
+struct report {
+  int32_t kind;
+  int32_t value; /* REPORT_PID: the daemon's pid; REPORT_RESULT: 0 or <0 */
+  int32_t pid;   /* the sender's pid */
+};
+
+/* How long the parent waits for a killed daemon to be gone. */
+#define DK__REAP_GRACE_MS 5000
+
+static void remove_pidfile_at_exit(void) {
+  dk__pidfile_drop();
+}
+
+/* send(MSG_NOSIGNAL) rather than write(): a daemon whose parent died must
+ * get EPIPE, not a SIGPIPE that kills it. */
+static void send_report(int fd, int kind, int value) {
+  struct report r;
+  ssize_t n;
+  r.kind = kind;
+  r.value = value;
+  r.pid = (int32_t)getpid();
+  do
+    n = send(fd, &r, sizeof(r), MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+}
+
+static int absolute_path(const char *path, char *out, size_t size) {
+  size_t len = strlen(path), cwd_len;
+  if (path[0] == '/') {
+    if (len >= size)
+      return UV_ENAMETOOLONG;
+    memcpy(out, path, len + 1);
+    return 0;
+  }
+  if (getcwd(out, size) == NULL)
+    return errno == ERANGE ? UV_ENAMETOOLONG : DK__ERR(errno);
+  cwd_len = strlen(out);
+  if (cwd_len + 1 + len >= size)
+    return UV_ENAMETOOLONG;
+  if (cwd_len > 1)
+    out[cwd_len++] = '/';
+  memcpy(out + cwd_len, path, len + 1);
+  return 0;
+}
+
+static int check_options(const dk_options_t *opts) {
+  size_t i;
+  if (opts == NULL || opts->pid_file == NULL || opts->pid_file[0] == '\0')
+    return UV_EINVAL;
+  if (opts->umask > 0777 || (opts->keep_fds == NULL && opts->keep_fds_count > 0))
+    return UV_EINVAL;
+  if ((opts->flags & ~(DK_WAIT_READY | DK_FOREGROUND)) != 0)
+    return UV_EINVAL;
+  for (i = 0; i < opts->keep_fds_count; i++)
+    if (opts->keep_fds[i] < 0 || fcntl(opts->keep_fds[i], F_GETFD) < 0)
+      return UV_EBADF;
+  return 0;
+}
+
+/* What the daemon does to itself, in either mode. Everything it needed to
+ * allocate was prepared in the parent. */
+static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detached) {
+  const char *workdir = opts->workdir != NULL ? opts->workdir : "/";
+  int err;
+
+  umask((mode_t)(opts->umask < 0 ? DK__DEFAULT_UMASK : opts->umask));
+  /* stdio before the chdir: relative log paths mean the caller's cwd. */
+  err = dk__redirect_stdio(opts, detached);
+  if (err < 0)
+    return err;
+  while (chdir(workdir) < 0)
+    if (errno != EINTR)
+      return DK__ERR(errno);
+  err = dk__pidfile_claim(dz->pid_path);
+  if (err < 0)
+    return err;
+  err = dk__drop_ids(dz);
+  if (err < 0) {
+    dk__pidfile_drop();
+    return err;
+  }
+  dz->role = DK_DAEMON;
+  dz->daemon_pid = getpid();
+  return 0;
+}
+
+/* The first child: becomes a session leader, forks the daemon, reports the
+ * daemon's pid and exits. Returns only in the daemon. */
+static int run_middle(dk_daemonizer_t *dz, const dk_options_t *opts, int fd) {
+  pid_t daemon_pid;
+  int err;
+
+  dk__reset_signals();
+  dk__close_inherited(opts->keep_fds, opts->keep_fds_count, fd);
+  if (setsid() < 0) {
+    send_report(fd, REPORT_RESULT, DK__ERR(errno));
+    _exit(1);
+  }
+  /* Not a session leader any more, so no open() can give it a terminal. */
+  daemon_pid = fork();
+  if (daemon_pid < 0) {
+    send_report(fd, REPORT_RESULT, DK__ERR(errno));
+    _exit(1);
+  }
+  if (daemon_pid > 0) {
+    send_report(fd, REPORT_PID, (int32_t)daemon_pid);
+    _exit(0);
+  }
+
+  err = setup_daemon(dz, opts, 1);
+  if (err < 0) {
+    send_report(fd, REPORT_RESULT, err);
+    _exit(1);
+  }
+  if (dz->flags & DK_WAIT_READY) {
+    dz->report_fd = fd;
+  } else {
+    send_report(fd, REPORT_RESULT, 0);
+    close(fd);
+    dz->ready_sent = 1;
+  }
+  return DK_DAEMON;
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads one report, or tells why none came: 1 read, 0 EOF, UV_ETIMEDOUT,
+ * or another error. A partial report is kept in buf and have across calls. */
+static int read_report(int fd, long long deadline, struct report *r, char *buf, size_t *have) {
+  while (*have < sizeof(*r)) {
+    struct pollfd p;
+    long long left = deadline - now_ms();
+    ssize_t n;
+    int ready;
+
+    if (left <= 0)
+      return UV_ETIMEDOUT;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    ready = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+    if (ready < 0 && errno == EINTR)
+      continue;
+    if (ready < 0)
+      return DK__ERR(errno);
+    if (ready == 0)
+      continue;
+    n = recv(fd, buf + *have, sizeof(*r) - *have, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (n < 0)
+      return DK__ERR(errno);
+    if (n == 0)
+      return 0;
+    *have += (size_t)n;
+  }
+  memcpy(r, buf, sizeof(*r));
+  *have = 0;
+  return 1;
+}
+
+/* Waits until every holder of the channel's other end is gone: the daemon
+ * and anything it forked. */
+static int wait_for_eof(int fd, long long deadline) {
+  struct report r;
+  char buf[sizeof(r)];
+  size_t have = 0;
+  int got;
+  while ((got = read_report(fd, deadline, &r, buf, &have)) == 1)
+    ;
+  return got;
+}
+
+static void reap(pid_t pid) {
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+}
+
+/* The parent's side: returns DK_PARENT once the daemon reported success,
+ * or its error once no process of it is left. */
+static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned timeout_ms) {
+  long long deadline = now_ms() + timeout_ms;
+  char buf[sizeof(struct report)];
+  struct report r;
+  size_t have = 0;
+  int result = 1, reported = 0, got;
+
+  while (result == 1) {
+    got = read_report(fd, deadline, &r, buf, &have);
+    if (got == 0) {
+      result = DK_EDIED;
+    } else if (got < 0) {
+      result = got;
+    } else if (r.kind == REPORT_PID) {
+      dz->daemon_pid = (uv_pid_t)r.value;
+    } else if (r.kind == REPORT_RESULT) {
+      /* The daemon's result can overtake the middle's pid report. */
+      if (r.pid != middle)
+        dz->daemon_pid = (uv_pid_t)r.pid;
+      result = r.value;
+      reported = 1;
+    }
+  }
+
+  if (result == 0) {
+    close(fd);
+    reap(middle);
+    dz->role = DK_PARENT;
+    return DK_PARENT;
+  }
+
+  /* A daemon that reported its error exits by itself. One that timed out,
+   * or closed the channel without a word, is killed with anything it forked;
+   * so is one that reported but did not go. */
+  if (!reported || wait_for_eof(fd, now_ms() + DK__REAP_GRACE_MS) != 0) {
+    kill(-middle, SIGKILL);
+    wait_for_eof(fd, now_ms() + DK__REAP_GRACE_MS);
+  }
+  close(fd);
+  if (dz->daemon_pid > 0)
+    dk__pidfile_remove_if_stale(dz->pid_path, dz->daemon_pid);
+  reap(middle);
+  return result;
+}
+
+static int detach(dk_daemonizer_t *dz, const dk_options_t *opts) {
+  unsigned timeout_ms = opts->timeout_ms ? opts->timeout_ms : DK__DEFAULT_TIMEOUT_MS;
+  struct sigaction dfl, saved;
+  int sv[2], result;
+  pid_t middle;
+
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    return DK__ERR(errno);
+  /* The middle process must stay an unreaped zombie until we reap it; an
+   * ignored SIGCHLD would let the kernel reap it behind our back. */
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGCHLD, &dfl, &saved);
+  /* Unflushed stdio would otherwise be written twice: once by each side. */
+  fflush(NULL);
+
+  middle = fork();
+  if (middle < 0) {
+    result = DK__ERR(errno);
+    close(sv[0]);
+    close(sv[1]);
+    sigaction(SIGCHLD, &saved, NULL);
+    return result;
+  }
+  if (middle == 0) {
+    close(sv[0]);
+    return run_middle(dz, opts, sv[1]);
+  }
+  close(sv[1]);
+  result = wait_for_daemon(dz, sv[0], middle, timeout_ms);
+  sigaction(SIGCHLD, &saved, NULL);
+  return result;
+}
+
+static int run_foreground(dk_daemonizer_t *dz, const dk_options_t *opts) {
+  char state[64];
+  int err = setup_daemon(dz, opts, 0);
+  if (err < 0)
+    return err;
+  if (!(dz->flags & DK_WAIT_READY)) {
+    snprintf(state, sizeof(state), "READY=1\nMAINPID=%ld\n", (long)getpid());
+    err = dk__notify(state);
+    if (err < 0) {
+      dk__pidfile_drop();
+      return err;
+    }
+    dz->ready_sent = 1;
+  }
+  return DK_DAEMON;
+}
+
+int dk_daemonizer_init(dk_daemonizer_t *dz) {
+  if (dz == NULL)
+    return UV_EINVAL;
+  memset(dz, 0, sizeof(*dz));
+  dz->report_fd = -1;
+  return 1;
+}
+
+int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
+                 size_t payload_len) {
+  static int atexit_registered;
+  int err;
+
+  /* The payload needs no transport here: fork copies the memory it is in. */
+  if (dz == NULL || (payload == NULL && payload_len > 0))
+    return UV_EINVAL;
+  if (dz->role != 0)
+    return UV_EALREADY;
+  err = check_options(opts);
+  if (err == 0)
+    err = absolute_path(opts->pid_file, dz->pid_path, sizeof(dz->pid_path));
+  if (err == 0)
+    err = dk__resolve_ids(dz, opts);
+  if (err < 0)
+    return err;
+  dz->flags = opts->flags;
+  /* Registered here, before any fork: atexit() may allocate. */
+  if (!atexit_registered) {
+    if (atexit(remove_pidfile_at_exit) != 0)
+      return UV_ENOMEM;
+    atexit_registered = 1;
+  }
+  if (opts->flags & DK_FOREGROUND)
+    return run_foreground(dz, opts);
+  return detach(dz, opts);
+}
+
+uv_pid_t dk_daemon_pid(const dk_daemonizer_t *dz) {
+  return dz->daemon_pid;
+}
+
+int dk_ready(dk_daemonizer_t *dz, int status) {
+  char state[64];
+
+  if (dz == NULL || dz->role != DK_DAEMON || status > 0)
+    return UV_EINVAL;
+  if (dz->ready_sent)
+    return UV_EALREADY;
+  dz->ready_sent = 1;
+  /* A daemon that failed is about to exit: its pid file must not outlive
+   * the parent's return. */
+  if (status < 0)
+    dk__pidfile_drop();
+  if (dz->flags & DK_FOREGROUND) {
+    if (status == 0)
+      snprintf(state, sizeof(state), "READY=1\nMAINPID=%ld\n", (long)getpid());
+    else
+      snprintf(state, sizeof(state), "ERRNO=%d\n", -status);
+    return dk__notify(state);
+  }
+  if (dz->report_fd >= 0) {
+    send_report(dz->report_fd, REPORT_RESULT, status);
+    close(dz->report_fd);
+    dz->report_fd = -1;
+  }
+  return 0;
+}
+
+void dk_daemonizer_cleanup(dk_daemonizer_t *dz) {
+  (void)dz;
+  dk__pidfile_drop();
+}

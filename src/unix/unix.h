@@ -1,0 +1,32 @@
+/* Declarations shared by the files of the POSIX half. */
+#ifndef DK_UNIX_H
+#define DK_UNIX_H
+
+#include <sys/types.h>
+#include "../internal.h"
+
+/* On POSIX libuv's codes are negated errno values. */
+#define DK__ERR(e) (-(e))
+
+/* pidfile.c. Claiming and dropping run in the daemon after fork: they
+ * neither allocate nor lock. */
+int dk__pidfile_claim(const char *abs_path);
+void dk__pidfile_drop(void);
+int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out);
+int dk__pidfile_holder_ok(int fd, pid_t pid);
+void dk__pidfile_remove_if_stale(const char *path, pid_t pid);
+
+/* setup.c: the steps a daemon takes, each safe between fork and return. */
+void dk__reset_signals(void);
+int dk__close_inherited(const int *keep, size_t nkeep, int also_keep);
+int dk__redirect_stdio(const dk_options_t *opts, int null_by_default);
+int dk__resolve_ids(dk_daemonizer_t *dz, const dk_options_t *opts);
+int dk__drop_ids(const dk_daemonizer_t *dz);
+
+/* notify.c: systemd's readiness protocol, without libsystemd. */
+int dk__notify(const char *state);
+
+/* signals.c: DK signal number to this platform's, and back. */
+int dk__host_signal(int dk_signum);
+
+#endif

@@ -1,0 +1,786 @@
+/* dk_daemonize on POSIX, proven from outside the daemon: through /proc,
+ * the files it writes, its pid file and its lock. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+/* A daemon under test: it runs `body`, then waits until the test closes
+ * its end of the release pipe (or 30 s pass), then exits normally. */
+struct td {
+  dk_daemonizer_t dz;
+  dk_options_t opts;
+  int release[2];
+  int keep[8];
+  pid_t pid;
+};
+
+typedef int (*body_fn)(struct td *t);
+
+/* Daemon bodies must not use ck_assert: Check's result file descriptor was
+ * closed by the daemonizing, and its number may now be the pid file's. A
+ * failed check makes the daemon exit early, which the test sees. */
+#define DAEMON_CHECK(cond) \
+  do { \
+    if (!(cond)) \
+      _exit(99); \
+  } while (0)
+
+static void wait_for_release(int fd) {
+  struct pollfd p;
+  p.fd = fd;
+  p.events = POLLIN;
+  while (poll(&p, 1, 30000) < 0 && errno == EINTR)
+    ;
+}
+
+static void td_init(struct td *t, const char *pid_file) {
+  memset(t, 0, sizeof(*t));
+  t->release[0] = t->release[1] = -1;
+  ck_assert_int_eq(dk_daemonizer_init(&t->dz), 1);
+  dk_options_init(&t->opts);
+  t->opts.pid_file = pid_file;
+  t->opts.timeout_ms = 10000;
+}
+
+/* Daemonizes; returns dk_daemonize's result in the parent only. */
+static int td_launch(struct td *t, body_fn body, void *payload, size_t len) {
+  size_t i, n = t->opts.keep_fds_count;
+  int r;
+
+  ck_assert_int_eq(pipe2(t->release, O_CLOEXEC), 0);
+  ck_assert_uint_lt(n, 7);
+  for (i = 0; i < n; i++)
+    t->keep[i] = t->opts.keep_fds[i];
+  t->keep[n] = t->release[0];
+  t->opts.keep_fds = t->keep;
+  t->opts.keep_fds_count = n + 1;
+
+  r = dk_daemonize(&t->dz, &t->opts, payload, len);
+  if (r == DK_DAEMON) {
+    int code = body != NULL ? body(t) : 0;
+    wait_for_release(t->release[0]);
+    exit(code);
+  }
+  close(t->release[0]);
+  t->pid = dk_daemon_pid(&t->dz);
+  if (r != DK_PARENT) {
+    close(t->release[1]);
+    t->release[1] = -1;
+  }
+  return r;
+}
+
+/* Lets the daemon exit normally and waits for it. */
+static void td_release(struct td *t) {
+  if (t->release[1] >= 0)
+    close(t->release[1]);
+  t->release[1] = -1;
+  ck_assert_msg(dk_test_wait_exit(t->pid, 10000), "daemon %ld did not exit", (long)t->pid);
+}
+
+static void assert_gone(pid_t pid) {
+  ck_assert_int_gt(pid, 1);
+  ck_assert_msg(dk_test_wait_exit(pid, 5000), "process %ld is still running", (long)pid);
+}
+
+static long pid_in_file(const char *path) {
+  char buf[64];
+  if (dk_test_read_file(path, buf, sizeof(buf)) <= 0)
+    return -1;
+  return strtol(buf, NULL, 10);
+}
+
+/* 1 if somebody holds an flock on path. */
+static int is_locked(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC), locked;
+  if (fd < 0)
+    return 0;
+  locked = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+  close(fd);
+  return locked;
+}
+
+static ssize_t proc_link(pid_t pid, const char *what, char *buf, size_t size) {
+  char path[128];
+  ssize_t n;
+  snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, what);
+  n = readlink(path, buf, size - 1);
+  buf[n < 0 ? 0 : n] = '\0';
+  return n;
+}
+
+/* Tests that need permission to fail run as nobody: root may write
+ * anywhere. Check forks each test, so this changes one test only. */
+static void become_nobody_if_root(void) {
+  struct passwd *pw;
+  if (geteuid() != 0)
+    return;
+  pw = getpwnam("nobody");
+  ck_assert_ptr_nonnull(pw);
+  ck_assert_int_eq(chmod(dk_test_dir(), 0777), 0);
+  ck_assert_int_eq(setgroups(0, NULL), 0);
+  ck_assert_int_eq(setgid(pw->pw_gid), 0);
+  ck_assert_int_eq(setuid(pw->pw_uid), 0);
+}
+
+/* --- what a daemon looks like from outside ------------------------------ */
+
+START_TEST(test_daemon_is_detached_from_caller) {
+  struct td t;
+  td_init(&t, "d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  ck_assert_int_gt(t.pid, 1);
+  /* proc(5): 4 ppid, 5 pgrp, 6 session, 7 tty_nr */
+  ck_assert_int_ne(dk_test_stat_field(t.pid, 4), getpid());
+  ck_assert_int_ne(dk_test_stat_field(t.pid, 6), t.pid); /* not a session leader */
+  ck_assert_int_ne(dk_test_stat_field(t.pid, 6), getsid(0));
+  ck_assert_int_eq(dk_test_stat_field(t.pid, 7), 0);     /* no controlling terminal */
+  ck_assert_int_ne(dk_test_stat_field(t.pid, 5), getpgrp());
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_middle_process_is_reaped) {
+  struct td t;
+  td_init(&t, "d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  /* The test process forked nothing else: any child left is a zombie. */
+  ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+  ck_assert_int_eq(errno, ECHILD);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_default_workdir_umask_and_stdio) {
+  char link[PATH_MAX];
+  struct td t;
+  int fd;
+  td_init(&t, "d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  proc_link(t.pid, "cwd", link, sizeof(link));
+  ck_assert_str_eq(link, "/");
+  ck_assert_int_eq(dk_test_status_field(t.pid, "Umask", 8), 027);
+  for (fd = 0; fd < 3; fd++) {
+    char what[16];
+    snprintf(what, sizeof(what), "fd/%d", fd);
+    proc_link(t.pid, what, link, sizeof(link));
+    ck_assert_str_eq(link, "/dev/null");
+  }
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_workdir_and_umask_as_asked) {
+  char link[PATH_MAX];
+  struct td t;
+  ck_assert_int_eq(mkdir("work", 0755), 0);
+  td_init(&t, "d.pid");
+  t.opts.workdir = dk_test_path(0, "work");
+  t.opts.umask = 077;
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  proc_link(t.pid, "cwd", link, sizeof(link));
+  ck_assert_str_eq(link, dk_test_path(0, "work"));
+  ck_assert_int_eq(dk_test_status_field(t.pid, "Umask", 8), 077);
+  td_release(&t);
+}
+END_TEST
+
+static int body_writes_stdio(struct td *t) {
+  (void)t;
+  DAEMON_CHECK(write(1, "to stdout\n", 10) == 10);
+  DAEMON_CHECK(write(2, "to stderr\n", 10) == 10);
+  return 0;
+}
+
+START_TEST(test_stdio_lands_in_files_appended) {
+  char buf[256];
+  struct td t;
+  ck_assert_int_eq(dk_test_write_file("out.log", "earlier\n"), 0);
+  td_init(&t, "d.pid");
+  t.opts.stdout_path = "out.log"; /* relative to the caller's cwd */
+  t.opts.stderr_path = "logs-err.log";
+  ck_assert_int_eq(td_launch(&t, body_writes_stdio, NULL, 0), DK_PARENT);
+  td_release(&t);
+  ck_assert_int_gt(dk_test_read_file("out.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "earlier\nto stdout\n");
+  ck_assert_int_gt(dk_test_read_file("logs-err.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "to stderr\n");
+}
+END_TEST
+
+START_TEST(test_stdout_and_stderr_may_share_a_file) {
+  char buf[256];
+  struct td t;
+  td_init(&t, "d.pid");
+  t.opts.stdout_path = "both.log";
+  t.opts.stderr_path = "both.log";
+  ck_assert_int_eq(td_launch(&t, body_writes_stdio, NULL, 0), DK_PARENT);
+  td_release(&t);
+  ck_assert_int_gt(dk_test_read_file("both.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "to stdout\nto stderr\n");
+}
+END_TEST
+
+START_TEST(test_kept_fd_stays_open_others_are_closed) {
+  char link[PATH_MAX], what[32];
+  int kept = open("kept.txt", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int dropped = open("dropped.txt", O_RDWR | O_CREAT, 0644); /* no O_CLOEXEC: must still go */
+  struct td t;
+  ck_assert_int_ge(kept, 3);
+  ck_assert_int_ge(dropped, 3);
+  td_init(&t, "d.pid");
+  t.opts.keep_fds = &kept;
+  t.opts.keep_fds_count = 1;
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  snprintf(what, sizeof(what), "fd/%d", kept);
+  ck_assert_int_gt(proc_link(t.pid, what, link, sizeof(link)), 0);
+  ck_assert_str_eq(link, dk_test_path(0, "kept.txt"));
+  snprintf(what, sizeof(what), "fd/%d", dropped);
+  ck_assert_int_lt(proc_link(t.pid, what, link, sizeof(link)), 0);
+  td_release(&t);
+}
+END_TEST
+
+static unsigned char payload[300];
+
+static int body_writes_payload(struct td *t) {
+  int fd = open(dk_test_path(1, "payload.out"), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  DAEMON_CHECK(write(fd, payload, sizeof(payload)) == (ssize_t)sizeof(payload));
+  close(fd);
+  return dk_ready(&t->dz, 0) == 0 ? 0 : 1;
+}
+
+START_TEST(test_payload_arrives_byte_exact) {
+  unsigned char got[sizeof(payload) + 1];
+  struct td t;
+  ssize_t n;
+  int i, fd;
+  for (i = 0; i < (int)sizeof(payload); i++)
+    payload[i] = (unsigned char)(i * 7); /* zeros and high bytes included */
+  td_init(&t, "d.pid");
+  t.opts.flags = DK_WAIT_READY;
+  ck_assert_int_eq(td_launch(&t, body_writes_payload, payload, sizeof(payload)), DK_PARENT);
+  td_release(&t);
+  fd = open("payload.out", O_RDONLY | O_CLOEXEC);
+  ck_assert_int_ge(fd, 0);
+  n = read(fd, got, sizeof(got));
+  close(fd);
+  ck_assert_int_eq(n, (ssize_t)sizeof(payload));
+  ck_assert_mem_eq(got, payload, sizeof(payload));
+}
+END_TEST
+
+START_TEST(test_pid_file_holds_daemon_pid_locked_then_gone) {
+  char cmd[PATH_MAX + 64];
+  struct td t;
+  td_init(&t, "d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  ck_assert_int_eq(pid_in_file("d.pid"), t.pid);
+  ck_assert(is_locked("d.pid"));
+  /* procps reads the lock the same way: -L fails on an unlocked file. */
+  snprintf(cmd, sizeof(cmd), "pgrep -F '%s' -L >/dev/null", dk_test_path(0, "d.pid"));
+  ck_assert_int_eq(system(cmd), 0);
+  td_release(&t);
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+END_TEST
+
+static int body_opens_and_closes_own_pid_file(struct td *t) {
+  int fd = open(t->dz.pid_path, O_RDONLY | O_CLOEXEC);
+  DAEMON_CHECK(fd >= 0);
+  close(fd); /* drops a POSIX record lock, but not the flock */
+  return dk_ready(&t->dz, 0) == 0 ? 0 : 1;
+}
+
+START_TEST(test_lock_survives_daemon_closing_its_pid_file) {
+  struct td t;
+  uv_pid_t pid = 0;
+  td_init(&t, "d.pid");
+  t.opts.flags = DK_WAIT_READY;
+  ck_assert_int_eq(td_launch(&t, body_opens_and_closes_own_pid_file, NULL, 0), DK_PARENT);
+  ck_assert(is_locked("d.pid"));
+  ck_assert_int_eq(dk_pid_file_check("d.pid", &pid), 0);
+  ck_assert_int_eq(pid, t.pid);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_relative_pid_file_made_absolute_before_chdir) {
+  struct td t;
+  ck_assert_int_eq(mkdir("run", 0755), 0);
+  td_init(&t, "run/d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  ck_assert_int_eq(pid_in_file(dk_test_path(0, "run/d.pid")), t.pid);
+  ck_assert_str_eq(t.dz.pid_path, dk_test_path(0, "run/d.pid"));
+  td_release(&t);
+}
+END_TEST
+
+static int body_marks_then_ready(struct td *t) {
+  DAEMON_CHECK(dk_test_write_file(dk_test_path(1, "marker"), "x") == 0);
+  return dk_ready(&t->dz, 0) == 0 ? 0 : 1;
+}
+
+START_TEST(test_wait_ready_returns_after_dk_ready) {
+  struct td t;
+  td_init(&t, "d.pid");
+  t.opts.flags = DK_WAIT_READY;
+  ck_assert_int_eq(td_launch(&t, body_marks_then_ready, NULL, 0), DK_PARENT);
+  /* Written by the daemon just before dk_ready: no waiting needed. */
+  ck_assert_int_eq(access("marker", F_OK), 0);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_no_descriptor_leaks_in_parent) {
+  struct td t;
+  int before = dk_test_count_fds();
+  td_init(&t, "d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  ck_assert_int_eq(dk_test_count_fds(), before + 1); /* the release pipe's end */
+  td_release(&t);
+  td_init(&t, "d.pid");
+  t.opts.workdir = "/nonexistent-dir";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_ENOENT);
+  ck_assert_int_eq(dk_test_count_fds(), before);
+}
+END_TEST
+
+/* --- errors: the parent is told, nothing is left behind ------------------ */
+
+static void assert_failed_cleanly(struct td *t, const char *pid_file) {
+  assert_gone(t->pid);
+  ck_assert_int_eq(access(pid_file, F_OK), -1);
+  ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+}
+
+START_TEST(test_unwritable_pid_file_dir) {
+  struct td t;
+  ck_assert_int_eq(mkdir("ro", 0555), 0);
+  become_nobody_if_root();
+  td_init(&t, "ro/d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_EACCES);
+  assert_failed_cleanly(&t, "ro/d.pid");
+}
+END_TEST
+
+START_TEST(test_missing_pid_file_dir) {
+  struct td t;
+  td_init(&t, "no/such/dir/d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_ENOENT);
+  assert_gone(t.pid);
+}
+END_TEST
+
+START_TEST(test_unwritable_stdout_path) {
+  struct td t;
+  ck_assert_int_eq(mkdir("ro", 0555), 0);
+  become_nobody_if_root();
+  td_init(&t, "d.pid");
+  t.opts.stdout_path = "ro/out.log";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_EACCES);
+  assert_failed_cleanly(&t, "d.pid");
+}
+END_TEST
+
+START_TEST(test_nonexistent_workdir) {
+  struct td t;
+  td_init(&t, "d.pid");
+  t.opts.workdir = dk_test_path(0, "missing");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_ENOENT);
+  assert_failed_cleanly(&t, "d.pid");
+}
+END_TEST
+
+START_TEST(test_unknown_user_and_group) {
+  struct td t;
+  td_init(&t, "d.pid");
+  t.opts.user = "no-such-user-dk";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_ENOUSER);
+  ck_assert_int_eq(t.pid, 0); /* refused before any fork */
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+  td_init(&t, "d.pid");
+  t.opts.group = "no-such-group-dk";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_ENOUSER);
+  ck_assert_int_eq(t.pid, 0);
+}
+END_TEST
+
+START_TEST(test_user_and_group_are_switched) {
+  struct passwd *pw;
+  struct group *gr;
+  struct td t;
+  const char *user = "nobody", *group = "nogroup";
+  if (geteuid() != 0) { /* only root may switch; a user may "switch" to itself */
+    user = getpwuid(geteuid())->pw_name;
+    group = getgrgid(getegid())->gr_name;
+  }
+  pw = getpwnam(user);
+  ck_assert_ptr_nonnull(pw);
+  gr = getgrnam(group);
+  ck_assert_ptr_nonnull(gr);
+  td_init(&t, "d.pid");
+  t.opts.user = user;
+  t.opts.group = group;
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  ck_assert_int_eq(dk_test_status_field(t.pid, "Uid", 10), pw->pw_uid);
+  ck_assert_int_eq(dk_test_status_field(t.pid, "Gid", 10), gr->gr_gid);
+  /* Written before the switch, still the daemon's. */
+  ck_assert_int_eq(pid_in_file("d.pid"), t.pid);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_live_daemon_gives_erunning_and_is_untouched) {
+  char before[64], after[64];
+  struct td first, second;
+  td_init(&first, "d.pid");
+  ck_assert_int_eq(td_launch(&first, NULL, NULL, 0), DK_PARENT);
+  ck_assert_int_gt(dk_test_read_file("d.pid", before, sizeof(before)), 0);
+
+  td_init(&second, "d.pid");
+  ck_assert_int_eq(td_launch(&second, NULL, NULL, 0), DK_ERUNNING);
+  assert_gone(second.pid);
+  ck_assert(dk_test_alive(first.pid));
+  ck_assert_int_gt(dk_test_read_file("d.pid", after, sizeof(after)), 0);
+  ck_assert_str_eq(after, before);
+  ck_assert(is_locked("d.pid"));
+  td_release(&first);
+}
+END_TEST
+
+START_TEST(test_stale_pid_file_is_taken_over) {
+  char text[32];
+  struct td t;
+  pid_t dead = fork();
+  ck_assert_int_ge(dead, 0);
+  if (dead == 0)
+    _exit(0);
+  ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+  snprintf(text, sizeof(text), "%ld\n", (long)dead);
+  ck_assert_int_eq(dk_test_write_file("d.pid", text), 0);
+  td_init(&t, "d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  ck_assert_int_eq(pid_in_file("d.pid"), t.pid);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_empty_pid_file_from_a_crash_is_taken_over) {
+  struct td t;
+  ck_assert_int_eq(dk_test_write_file("d.pid", ""), 0);
+  td_init(&t, "d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  ck_assert_int_eq(pid_in_file("d.pid"), t.pid);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_symlinked_pid_file_is_refused) {
+  struct td t;
+  ck_assert_int_eq(dk_test_write_file("target", "keep me\n"), 0);
+  ck_assert_int_eq(symlink("target", "d.pid"), 0);
+  td_init(&t, "d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_ELOOP);
+  assert_gone(t.pid);
+  {
+    char buf[32];
+    dk_test_read_file("target", buf, sizeof(buf));
+    ck_assert_str_eq(buf, "keep me\n");
+  }
+}
+END_TEST
+
+static int body_ready_with_error(struct td *t) {
+  dk_ready(&t->dz, UV_EADDRINUSE);
+  exit(1);
+}
+
+START_TEST(test_ready_error_is_the_parents_result) {
+  struct td t;
+  td_init(&t, "d.pid");
+  t.opts.flags = DK_WAIT_READY;
+  ck_assert_int_eq(td_launch(&t, body_ready_with_error, NULL, 0), UV_EADDRINUSE);
+  assert_failed_cleanly(&t, "d.pid");
+}
+END_TEST
+
+static int body_exits_early(struct td *t) {
+  (void)t;
+  exit(3);
+}
+
+START_TEST(test_daemon_exiting_before_ready_gives_edied) {
+  struct td t;
+  td_init(&t, "d.pid");
+  t.opts.flags = DK_WAIT_READY;
+  ck_assert_int_eq(td_launch(&t, body_exits_early, NULL, 0), DK_EDIED);
+  assert_failed_cleanly(&t, "d.pid");
+}
+END_TEST
+
+static int body_crashes(struct td *t) {
+  struct rlimit no_core = { 0, 0 };
+  (void)t;
+  setrlimit(RLIMIT_CORE, &no_core);
+  abort();
+}
+
+START_TEST(test_daemon_crashing_before_ready_leaves_no_pid_file) {
+  struct td t;
+  td_init(&t, "d.pid");
+  t.opts.flags = DK_WAIT_READY;
+  ck_assert_int_eq(td_launch(&t, body_crashes, NULL, 0), DK_EDIED);
+  assert_failed_cleanly(&t, "d.pid");
+}
+END_TEST
+
+static int body_never_ready(struct td *t) {
+  pid_t child = fork(); /* a child of the daemon must go too */
+  if (child == 0) {
+    wait_for_release(t->release[0]);
+    _exit(0);
+  }
+  char text[32];
+  snprintf(text, sizeof(text), "%ld\n", (long)child);
+  DAEMON_CHECK(dk_test_write_file(dk_test_path(1, "child.pid"), text) == 0);
+  return 0;
+}
+
+START_TEST(test_timeout_kills_daemon_and_removes_pid_file) {
+  struct td t;
+  td_init(&t, "d.pid");
+  t.opts.flags = DK_WAIT_READY;
+  t.opts.timeout_ms = 500;
+  ck_assert_int_eq(td_launch(&t, body_never_ready, NULL, 0), UV_ETIMEDOUT);
+  assert_failed_cleanly(&t, "d.pid");
+  /* Written before the deadline passed, by the daemon that then hung. */
+  assert_gone((pid_t)pid_in_file("child.pid"));
+}
+END_TEST
+
+START_TEST(test_bad_arguments) {
+  dk_daemonizer_t dz;
+  dk_options_t opts;
+  int closed_fd = 1000;
+  dk_daemonizer_init(&dz);
+  dk_options_init(&opts);
+  ck_assert_int_eq(dk_daemonize(&dz, NULL, NULL, 0), UV_EINVAL);
+  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), UV_EINVAL); /* no pid file */
+  opts.pid_file = "d.pid";
+  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 5), UV_EINVAL);
+  opts.keep_fds = &closed_fd;
+  opts.keep_fds_count = 1;
+  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), UV_EBADF);
+  opts.keep_fds_count = 0;
+  opts.flags = 0x100;
+  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), UV_EINVAL);
+  ck_assert_int_eq(dk_ready(&dz, 0), UV_EINVAL); /* not a daemon */
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+END_TEST
+
+/* --- foreground and systemd's NOTIFY_SOCKET ------------------------------ */
+
+/* Binds a datagram socket at name ("@..." for the abstract namespace). */
+static int bind_notify_socket(const char *name) {
+  struct sockaddr_un addr;
+  socklen_t len;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ck_assert_int_ge(fd, 0);
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, name, sizeof(addr.sun_path) - 1);
+  len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name));
+  if (name[0] == '@')
+    addr.sun_path[0] = '\0';
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, len), 0);
+  return fd;
+}
+
+static ssize_t recv_with_deadline(int fd, char *buf, size_t size, int timeout_ms) {
+  struct pollfd p;
+  ssize_t n;
+  p.fd = fd;
+  p.events = POLLIN;
+  if (poll(&p, 1, timeout_ms) != 1)
+    return -1;
+  n = recv(fd, buf, size - 1, 0);
+  buf[n < 0 ? 0 : n] = '\0';
+  return n;
+}
+
+/* Runs a foreground daemon in a child: it waits for `go` before dk_ready
+ * (with DK_WAIT_READY), then for `release` before exiting. */
+static pid_t run_foreground_child(unsigned flags, int go[2], int release[2]) {
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    int go_fd = go != NULL ? go[0] : -1, release_fd = release[0];
+    /* Our copies of the write ends would keep the pipes from closing. */
+    if (go != NULL)
+      close(go[1]);
+    close(release[1]);
+    dk_daemonizer_t dz;
+    dk_options_t opts;
+    dk_daemonizer_init(&dz);
+    dk_options_init(&opts);
+    opts.pid_file = "fg.pid";
+    opts.workdir = dk_test_dir();
+    opts.flags = DK_FOREGROUND | flags;
+    if (dk_daemonize(&dz, &opts, NULL, 0) != DK_DAEMON)
+      _exit(10);
+    if (flags & DK_WAIT_READY) {
+      wait_for_release(go_fd);
+      if (dk_ready(&dz, 0) != 0)
+        _exit(11);
+    }
+    wait_for_release(release_fd);
+    exit(0);
+  }
+  return pid;
+}
+
+static void check_notify_socket(const char *name) {
+  char buf[256], want[64];
+  int sock = bind_notify_socket(name), release[2], status;
+  pid_t pid;
+  ck_assert_int_eq(pipe2(release, O_CLOEXEC), 0);
+  setenv("NOTIFY_SOCKET", name, 1);
+  pid = run_foreground_child(0, NULL, release);
+  ck_assert_int_gt(recv_with_deadline(sock, buf, sizeof(buf), 10000), 0);
+  snprintf(want, sizeof(want), "READY=1\nMAINPID=%ld\n", (long)pid);
+  ck_assert_str_eq(buf, want);
+  ck_assert_int_eq(pid_in_file("fg.pid"), pid);
+  close(release[1]);
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ck_assert_int_eq(access("fg.pid", F_OK), -1);
+  close(sock);
+  close(release[0]);
+}
+
+START_TEST(test_notify_socket_path_gets_ready_and_mainpid) {
+  check_notify_socket(dk_test_path(2, "notify.sock"));
+}
+END_TEST
+
+START_TEST(test_notify_socket_abstract_gets_ready_and_mainpid) {
+  char name[64];
+  snprintf(name, sizeof(name), "@dk-test-notify-%ld", (long)getpid());
+  check_notify_socket(name);
+}
+END_TEST
+
+START_TEST(test_foreground_wait_ready_notifies_only_at_dk_ready) {
+  char buf[256], want[64];
+  const char *name = dk_test_path(2, "notify.sock");
+  int sock = bind_notify_socket(name), go[2], release[2];
+  pid_t pid;
+  ck_assert_int_eq(pipe2(go, O_CLOEXEC), 0);
+  ck_assert_int_eq(pipe2(release, O_CLOEXEC), 0);
+  setenv("NOTIFY_SOCKET", name, 1);
+  pid = run_foreground_child(DK_WAIT_READY, go, release);
+  /* The pid file shows the child got past dk_daemonize: nothing may have
+   * been sent yet. */
+  ck_assert(dk_test_wait_path(dk_test_path(1, "fg.pid"), 1, 10000));
+  ck_assert_int_eq(recv(sock, buf, sizeof(buf), MSG_DONTWAIT), -1);
+  close(go[1]);
+  ck_assert_int_gt(recv_with_deadline(sock, buf, sizeof(buf), 10000), 0);
+  snprintf(want, sizeof(want), "READY=1\nMAINPID=%ld\n", (long)pid);
+  ck_assert_str_eq(buf, want);
+  close(release[1]);
+  ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+}
+END_TEST
+
+START_TEST(test_foreground_stays_attached_and_keeps_stdio) {
+  char before[PATH_MAX], after[PATH_MAX];
+  dk_daemonizer_t dz;
+  dk_options_t opts;
+  unsetenv("NOTIFY_SOCKET");
+  proc_link(getpid(), "fd/1", before, sizeof(before));
+  dk_daemonizer_init(&dz);
+  dk_options_init(&opts);
+  opts.pid_file = "fg.pid";
+  opts.workdir = dk_test_dir();
+  opts.umask = 022;
+  opts.flags = DK_FOREGROUND;
+  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), DK_DAEMON);
+  ck_assert_int_eq(dk_daemon_pid(&dz), getpid());
+  ck_assert_int_eq(pid_in_file("fg.pid"), getpid());
+  proc_link(getpid(), "fd/1", after, sizeof(after));
+  ck_assert_str_eq(after, before);
+  ck_assert_int_eq(dk_test_status_field(getpid(), "Umask", 8), 022);
+  dk_daemonizer_cleanup(&dz);
+  ck_assert_int_eq(access("fg.pid", F_OK), -1);
+  dk_daemonizer_cleanup(&dz); /* idempotent */
+}
+END_TEST
+
+static Suite *daemonize_suite(void) {
+  Suite *s = suite_create("daemonize");
+  TCase *tc = tcase_create("posix");
+  tcase_add_checked_fixture(tc, dk_test_enter_tmpdir, dk_test_leave_tmpdir);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_daemon_is_detached_from_caller);
+  tcase_add_test(tc, test_middle_process_is_reaped);
+  tcase_add_test(tc, test_default_workdir_umask_and_stdio);
+  tcase_add_test(tc, test_workdir_and_umask_as_asked);
+  tcase_add_test(tc, test_stdio_lands_in_files_appended);
+  tcase_add_test(tc, test_stdout_and_stderr_may_share_a_file);
+  tcase_add_test(tc, test_kept_fd_stays_open_others_are_closed);
+  tcase_add_test(tc, test_payload_arrives_byte_exact);
+  tcase_add_test(tc, test_pid_file_holds_daemon_pid_locked_then_gone);
+  tcase_add_test(tc, test_lock_survives_daemon_closing_its_pid_file);
+  tcase_add_test(tc, test_relative_pid_file_made_absolute_before_chdir);
+  tcase_add_test(tc, test_wait_ready_returns_after_dk_ready);
+  tcase_add_test(tc, test_no_descriptor_leaks_in_parent);
+  tcase_add_test(tc, test_unwritable_pid_file_dir);
+  tcase_add_test(tc, test_missing_pid_file_dir);
+  tcase_add_test(tc, test_unwritable_stdout_path);
+  tcase_add_test(tc, test_nonexistent_workdir);
+  tcase_add_test(tc, test_unknown_user_and_group);
+  tcase_add_test(tc, test_user_and_group_are_switched);
+  tcase_add_test(tc, test_live_daemon_gives_erunning_and_is_untouched);
+  tcase_add_test(tc, test_stale_pid_file_is_taken_over);
+  tcase_add_test(tc, test_empty_pid_file_from_a_crash_is_taken_over);
+  tcase_add_test(tc, test_symlinked_pid_file_is_refused);
+  tcase_add_test(tc, test_ready_error_is_the_parents_result);
+  tcase_add_test(tc, test_daemon_exiting_before_ready_gives_edied);
+  tcase_add_test(tc, test_daemon_crashing_before_ready_leaves_no_pid_file);
+  tcase_add_test(tc, test_timeout_kills_daemon_and_removes_pid_file);
+  tcase_add_test(tc, test_bad_arguments);
+  tcase_add_test(tc, test_notify_socket_path_gets_ready_and_mainpid);
+  tcase_add_test(tc, test_notify_socket_abstract_gets_ready_and_mainpid);
+  tcase_add_test(tc, test_foreground_wait_ready_notifies_only_at_dk_ready);
+  tcase_add_test(tc, test_foreground_stays_attached_and_keeps_stdio);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(daemonize_suite());
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,170 @@
+/* The portable part: error codes and names, signal names, the pid file
+ * parser, options' defaults, the version. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "../src/internal.h"
+
+START_TEST(test_dk_errors_are_distinct_from_uv_errors) {
+  const int codes[] = { DK_ERUNNING, DK_ESTALE, DK_EBADPIDFILE, DK_EDIED, DK_ENOUSER };
+  size_t i, j;
+  for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+    ck_assert_int_lt(codes[i], UV_ERRNO_MAX);
+    /* libuv names none of them: it calls them unknown. */
+    ck_assert_ptr_nonnull(strstr(uv_err_name(codes[i]), "Unknown system error"));
+    ck_assert_str_ne(dk_strerror(codes[i]), uv_strerror(codes[i]));
+    for (j = 0; j < i; j++)
+      ck_assert_int_ne(codes[i], codes[j]);
+  }
+}
+END_TEST
+
+START_TEST(test_err_names_and_messages) {
+  ck_assert_str_eq(dk_err_name(DK_ERUNNING), "DK_ERUNNING");
+  ck_assert_str_eq(dk_err_name(DK_ESTALE), "DK_ESTALE");
+  ck_assert_str_eq(dk_err_name(DK_EBADPIDFILE), "DK_EBADPIDFILE");
+  ck_assert_str_eq(dk_err_name(DK_EDIED), "DK_EDIED");
+  ck_assert_str_eq(dk_err_name(DK_ENOUSER), "DK_ENOUSER");
+  ck_assert_str_eq(dk_err_name(UV_ENOENT), "ENOENT");
+  ck_assert_str_eq(dk_strerror(UV_ETIMEDOUT), uv_strerror(UV_ETIMEDOUT));
+  ck_assert_ptr_nonnull(strstr(dk_strerror(DK_ERUNNING), "live daemon"));
+  ck_assert_ptr_nonnull(strstr(dk_strerror(DK_ESTALE), "stale"));
+}
+END_TEST
+
+START_TEST(test_version_matches_macros) {
+  char want[32];
+  snprintf(want, sizeof(want), "%d.%d.%d", DK_VERSION_MAJOR, DK_VERSION_MINOR, DK_VERSION_PATCH);
+  ck_assert_str_eq(dk_version_string(), want);
+}
+END_TEST
+
+START_TEST(test_signal_names_round_trip) {
+  const int all[] = { DK_SIGINT, DK_SIGTERM, DK_SIGABRT, DK_SIGHUP, DK_SIGUSR1, DK_SIGUSR2 };
+  size_t i;
+  for (i = 0; i < 6; i++) {
+    const char *name = dk_signal_name(all[i]);
+    ck_assert_ptr_nonnull(name);
+    ck_assert_int_gt(all[i], 0);
+    ck_assert_int_eq(dk_signal_from_name(name), all[i]);
+    ck_assert_int_eq(dk_signal_from_name(name + 3), all[i]);
+  }
+  ck_assert_str_eq(dk_signal_name(DK_SIGTERM), "SIGTERM");
+  ck_assert_ptr_null(dk_signal_name(0));
+  ck_assert_ptr_null(dk_signal_name(9));
+}
+END_TEST
+
+START_TEST(test_signal_from_name_accepts_forms) {
+  ck_assert_int_eq(dk_signal_from_name("TERM"), DK_SIGTERM);
+  ck_assert_int_eq(dk_signal_from_name("SIGTERM"), DK_SIGTERM);
+  ck_assert_int_eq(dk_signal_from_name("sigterm"), DK_SIGTERM);
+  ck_assert_int_eq(dk_signal_from_name("Term"), DK_SIGTERM);
+  ck_assert_int_eq(dk_signal_from_name("15"), DK_SIGTERM);
+  ck_assert_int_eq(dk_signal_from_name("2"), DK_SIGINT);
+  ck_assert_int_eq(dk_signal_from_name("1"), DK_SIGHUP);
+  ck_assert_int_eq(dk_signal_from_name("6"), DK_SIGABRT);
+  ck_assert_int_eq(dk_signal_from_name("usr1"), DK_SIGUSR1);
+}
+END_TEST
+
+START_TEST(test_signal_from_name_refuses_the_rest) {
+  const char *bad[] = { "", "KILL", "SIGKILL", "9", "0", "SIG", "TERMX", "SIGSIGTERM", " TERM",
+                        "TERM ", "15x", "-15", "+15", "015x", "99999999999999999999", "S" };
+  size_t i;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    ck_assert_msg(dk_signal_from_name(bad[i]) == UV_EINVAL, "accepted \"%s\"", bad[i]);
+  ck_assert_int_eq(dk_signal_from_name(NULL), UV_EINVAL);
+}
+END_TEST
+
+static int parse(const char *text, long *pid) {
+  return dk__pid_parse(text, strlen(text), pid);
+}
+
+START_TEST(test_pid_parse_accepts_one_pid) {
+  long pid = 0;
+  ck_assert_int_eq(parse("1234\n", &pid), 0);
+  ck_assert_int_eq(pid, 1234);
+  ck_assert_int_eq(parse("2", &pid), 0);
+  ck_assert_int_eq(pid, 2);
+  ck_assert_int_eq(parse("2147483647\n", &pid), 0);
+  ck_assert_int_eq(pid, 2147483647L);
+}
+END_TEST
+
+START_TEST(test_pid_parse_refuses_garbage) {
+  const char *bad[] = { "", "\n", "abc", "-1", "0", "1", "1\n", "99999999999999999999",
+                        "2147483648", "123abc", " 123", "123 ", "12\n34\n", "123\n\n", "0123",
+                        "+12", "12\r\n", "\n123" };
+  size_t i;
+  long pid = 77;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ck_assert_msg(parse(bad[i], &pid) == DK_EBADPIDFILE, "accepted \"%s\"", bad[i]);
+    ck_assert_int_eq(pid, 77);
+  }
+  /* A NUL inside is garbage too, not the end of the text. */
+  ck_assert_int_eq(dk__pid_parse("12\0003", 4, &pid), DK_EBADPIDFILE);
+}
+END_TEST
+
+START_TEST(test_pid_format_is_parsed_back) {
+  const long pids[] = { 2, 10, 99, 12345, 2147483647L };
+  char buf[24];
+  size_t i, len;
+  long back;
+  for (i = 0; i < sizeof(pids) / sizeof(pids[0]); i++) {
+    len = dk__pid_format(pids[i], buf);
+    ck_assert_int_eq(buf[len - 1], '\n');
+    ck_assert_int_eq(dk__pid_parse(buf, len, &back), 0);
+    ck_assert_int_eq(back, pids[i]);
+  }
+}
+END_TEST
+
+START_TEST(test_options_defaults) {
+  dk_options_t opts;
+  memset(&opts, 0x5a, sizeof(opts));
+  dk_options_init(&opts);
+  ck_assert_ptr_null(opts.pid_file);
+  ck_assert_ptr_null(opts.workdir);
+  ck_assert_ptr_null(opts.stdin_path);
+  ck_assert_ptr_null(opts.stdout_path);
+  ck_assert_ptr_null(opts.stderr_path);
+  ck_assert_int_eq(opts.umask, -1);
+  ck_assert_ptr_null(opts.keep_fds);
+  ck_assert_uint_eq(opts.keep_fds_count, 0);
+  ck_assert_uint_eq(opts.timeout_ms, 0);
+  ck_assert_uint_eq(opts.flags, 0);
+  ck_assert_ptr_null(opts.user);
+  ck_assert_ptr_null(opts.group);
+}
+END_TEST
+
+static Suite *portable_suite(void) {
+  Suite *s = suite_create("portable");
+  TCase *tc = tcase_create("portable");
+  tcase_add_test(tc, test_dk_errors_are_distinct_from_uv_errors);
+  tcase_add_test(tc, test_err_names_and_messages);
+  tcase_add_test(tc, test_version_matches_macros);
+  tcase_add_test(tc, test_signal_names_round_trip);
+  tcase_add_test(tc, test_signal_from_name_accepts_forms);
+  tcase_add_test(tc, test_signal_from_name_refuses_the_rest);
+  tcase_add_test(tc, test_pid_parse_accepts_one_pid);
+  tcase_add_test(tc, test_pid_parse_refuses_garbage);
+  tcase_add_test(tc, test_pid_format_is_parsed_back);
+  tcase_add_test(tc, test_options_defaults);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(portable_suite());
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}
