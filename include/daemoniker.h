@@ -99,6 +99,13 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts,
 uv_pid_t dk_daemon_pid(const dk_daemonizer_t *dz);
 int dk_ready(dk_daemonizer_t *dz, int status);
 void dk_daemonizer_cleanup(dk_daemonizer_t *dz);
+/* In the daemon (POSIX): replaces the process with argv[0] (searched in
+ * PATH) run with argv; the program keeps the pid file and its lock. With
+ * DK_WAIT_READY not yet answered by dk_ready, the parent's dk_daemonize
+ * returns DK_PARENT once the exec succeeded, or exec's error. Returns only
+ * on failure. The pid file is not removed when the program exits: it goes
+ * stale, which dk_send and dk_pid_file_check tell apart. */
+int dk_exec(dk_daemonizer_t *dz, char *const argv[]);
 
 struct dk_signals_s {
   void *data;

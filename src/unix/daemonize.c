@@ -27,7 +27,9 @@
 
 #include "unix.h"
 
-enum { REPORT_PID = 1, REPORT_RESULT = 2 };
+/* REPORT_EXEC: the daemon is about to exec; from then on the channel
+ * closing (it is close-on-exec) means the exec succeeded. */
+enum { REPORT_PID = 1, REPORT_RESULT = 2, REPORT_EXEC = 3 };
 
 /* One message on the channel: fixed size, written with one send(), so the
  * middle's and the daemon's reports never interleave. */
@@ -220,19 +222,21 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
   char buf[sizeof(struct report)];
   struct report r;
   size_t have = 0;
-  int result = 1, reported = 0, got;
+  int result = 1, reported = 0, exec_pending = 0, got;
 
   while (result == 1) {
     got = read_report(fd, deadline, &r, buf, &have);
     if (got == 0) {
-      result = DK_EDIED;
+      result = exec_pending ? 0 : DK_EDIED;
+    } else if (r.kind == REPORT_EXEC) {
+      exec_pending = 1;
     } else if (got < 0) {
       result = got;
     } else if (r.kind == REPORT_PID) {
       dz->daemon_pid = (uv_pid_t)r.value;
     } else if (r.kind == REPORT_RESULT) {
       /* The daemon's result can overtake the middle's pid report. */
-      if (r.pid != middle)
+      if (r.pid != middle && dz->daemon_pid == 0)
         dz->daemon_pid = (uv_pid_t)r.pid;
       result = r.value;
       reported = 1;
@@ -377,6 +381,25 @@ int dk_ready(dk_daemonizer_t *dz, int status) {
     dz->report_fd = -1;
   }
   return 0;
+}
+
+int dk_exec(dk_daemonizer_t *dz, char *const argv[]) {
+  int err;
+
+  if (dz == NULL || dz->role != DK_DAEMON || argv == NULL || argv[0] == NULL)
+    return UV_EINVAL;
+  /* The program keeps the pid file open, and with it the lock. */
+  err = dk__pidfile_inherit(1);
+  if (err < 0)
+    return err;
+  if (dz->report_fd >= 0 && !dz->ready_sent)
+    send_report(dz->report_fd, REPORT_EXEC, 0);
+  execvp(argv[0], argv);
+  err = DK__ERR(errno);
+  dk__pidfile_inherit(0);
+  if (dz->report_fd >= 0 && !dz->ready_sent)
+    dk_ready(dz, err);
+  return err;
 }
 
 void dk_daemonizer_cleanup(dk_daemonizer_t *dz) {

@@ -153,6 +153,16 @@ void dk__pidfile_drop(void) {
   held.owner = 0;
 }
 
+/* Lets a program the daemon execs inherit the pid file's descriptor, and
+ * with it both locks (record locks survive exec too), or takes that back. */
+int dk__pidfile_inherit(int on) {
+  if (held.fd < 0 || held.owner != getpid())
+    return UV_EINVAL;
+  if (fcntl(held.fd, F_SETFD, on ? 0 : FD_CLOEXEC) < 0)
+    return DK__ERR(errno);
+  return 0;
+}
+
 /* Opens a pid file for reading and parses it strictly. On success the
  * descriptor stays open for the holder check. */
 int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out) {

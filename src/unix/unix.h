@@ -12,6 +12,7 @@
  * neither allocate nor lock. */
 int dk__pidfile_claim(const char *abs_path);
 void dk__pidfile_drop(void);
+int dk__pidfile_inherit(int on);
 int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out);
 int dk__pidfile_holder_ok(int fd, pid_t pid);
 void dk__pidfile_remove_if_stale(const char *path, pid_t pid);
