@@ -157,6 +157,26 @@ START_TEST(test_daemon_is_detached_from_caller) {
 }
 END_TEST
 
+START_TEST(test_signal_dispositions_and_mask_are_reset) {
+  struct td t;
+  sigset_t block;
+  signal(SIGUSR1, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigprocmask(SIG_BLOCK, &block, NULL);
+  td_init(&t, "d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  /* status(5) shows the sets as hex masks: nothing ignored, nothing blocked. */
+  ck_assert_int_eq(dk_test_status_field(t.pid, "SigIgn", 16), 0);
+  ck_assert_int_eq(dk_test_status_field(t.pid, "SigBlk", 16), 0);
+  /* And the caller's own settings are left as they were. */
+  ck_assert_int_eq(dk_test_status_field(getpid(), "SigIgn", 16),
+                   (1L << (SIGUSR1 - 1)) | (1L << (SIGHUP - 1)));
+  td_release(&t);
+}
+END_TEST
+
 START_TEST(test_middle_process_is_reaped) {
   struct td t;
   td_init(&t, "d.pid");
@@ -741,6 +761,7 @@ static Suite *daemonize_suite(void) {
   tcase_add_checked_fixture(tc, dk_test_enter_tmpdir, dk_test_leave_tmpdir);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_daemon_is_detached_from_caller);
+  tcase_add_test(tc, test_signal_dispositions_and_mask_are_reset);
   tcase_add_test(tc, test_middle_process_is_reaped);
   tcase_add_test(tc, test_default_workdir_umask_and_stdio);
   tcase_add_test(tc, test_workdir_and_umask_as_asked);
