@@ -120,10 +120,10 @@ struct dk_signals_s {
   int modes[DK__NSIGNALS];   /* default, callback, ignore */
 #ifdef _WIN32
   uv_async_t async;
-  void *thread;
+  uv_thread_t thread;
+  int thread_running;
   void *events[DK__NSIGNALS + 1]; /* the six named events, then stop */
-  volatile long pending[DK__NSIGNALS];
-  char pid_path[DK_PATH_MAX];
+  long pending[DK__NSIGNALS];      /* set by the waiter thread, atomically */
 #else
   uv_signal_t handles[DK__NSIGNALS];
   int active[DK__NSIGNALS];

@@ -24,6 +24,30 @@ size_t dk__pid_format(long pid, char *buf);
 #define DK__DEFAULT_TIMEOUT_MS 30000u
 #define DK__DEFAULT_UMASK 027
 
+/* What a daemon tells the parent that started it, on either platform: one
+ * fixed-size message per send, so messages from two writers never mix. */
+enum { DK__REPORT_PID = 1, DK__REPORT_RESULT = 2, DK__REPORT_EXEC = 3 };
+struct dk__report {
+  int kind;  /* DK__REPORT_* */
+  int value; /* PID: the daemon's pid; RESULT: 0 or a negative code */
+  int pid;   /* the sender's pid */
+};
+
+/* Checks what both platforms require of options; 0 or UV_EINVAL. */
+int dk__options_check(const dk_options_t *opts);
+
+/* Signals, portable part (signals.c). The platform keeps its watchers in
+ * line with sig->modes and sig->started in dk__signals_sync. */
+int dk__signals_is_watched(const dk_signals_t *sig, int index);
+void dk__signals_dispatch(dk_signals_t *sig, int index);
+int dk__signals_sync(dk_signals_t *sig, int index);
+
+/* The waiter thread's hand-over to the loop (Windows), kept portable so it
+ * is tested on every platform: the waiter marks, the loop takes. */
+void dk__pending_mark(long *pending, int index);
+int dk__pending_take(long *pending, int index);
+void dk__signals_dispatch_pending(dk_signals_t *sig, long *pending);
+
 /* Signal handler modes in dk_signals_t.modes. */
 enum { DK__MODE_DEFAULT = 0, DK__MODE_CALLBACK, DK__MODE_IGNORE };
 

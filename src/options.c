@@ -5,3 +5,13 @@ void dk_options_init(dk_options_t *opts) {
   memset(opts, 0, sizeof(*opts));
   opts->umask = -1;
 }
+
+int dk__options_check(const dk_options_t *opts) {
+  if (opts == NULL || opts->pid_file == NULL || opts->pid_file[0] == '\0')
+    return UV_EINVAL;
+  if (opts->umask > 0777 || (opts->keep_fds == NULL && opts->keep_fds_count > 0))
+    return UV_EINVAL;
+  if ((opts->flags & ~(DK_WAIT_READY | DK_FOREGROUND)) != 0)
+    return UV_EINVAL;
+  return 0;
+}

@@ -40,4 +40,118 @@ int dk_test_count_fds(void);
 /* kill(pid, SIGKILL) and wait for it, for test teardown. */
 void dk_test_kill(pid_t pid);
 
+/* --- for test-signals and test-send -------------------------------------- */
+
+/* Makes this (test) process the reaper of its orphans, so that a daemon it
+ * starts becomes its child once the middle process exits: its exit status
+ * can be read, and its pid can not be reused before the test reaps it. */
+void dk_test_become_subreaper(void);
+
+/* Processes a test started: dk_test_kill_tracked() SIGKILLs those still
+ * running (through a pidfd, so never a reused pid) and reaps every child.
+ * For teardown. */
+void dk_test_track_pid(pid_t pid);
+void dk_test_kill_tracked(void);
+
+/* Waits (with a deadline) for `pid` to exit, then reaps it if it is our
+ * child. Returns 1 and *status if reaped, 0 if it exited but is not our
+ * child, -1 if it still runs after timeout_ms. */
+int dk_test_reap(pid_t pid, int timeout_ms, int *status);
+
+/* fork+exec of `sleep 30`: a live process that is no daemon of ours. It
+ * dies with the test process (PR_SET_PDEATHSIG) and is tracked. */
+pid_t dk_test_spawn_sleep(void);
+/* The same, but with pid `pid` (free: its process was reaped): a reused
+ * pid, made on purpose with /proc/sys/kernel/ns_last_pid. -1 if this
+ * process may not (not root) or kept losing the race with other forks. */
+pid_t dk_test_spawn_sleep_reusing(pid_t pid);
+/* 1 if `pid` runs and has no signal pending (SigPnd and ShdPnd are 0). */
+int dk_test_alive_unsignalled(pid_t pid);
+
+/* A daemon started by dk_daemonize that runs a libuv loop with
+ * dk_signals_init/dk_signals_start, and talks to the test over a
+ * SOCK_SEQPACKET socketpair it keeps through keep_fds: the test sends
+ * commands (struct dk_test_cmd), the daemon sends reports (struct
+ * dk_test_report) from its loop thread. The test closing its end releases
+ * the daemon: it closes its handles, reports DK_TEST_REP_EXIT and exits
+ * normally. The parent's dk_daemonize returns (DK_WAIT_READY) only once
+ * the signals are started. */
+enum {
+  DK_TEST_SET_A = 1,    /* dk_signals_set(signum, handler A) */
+  DK_TEST_SET_B,        /* dk_signals_set(signum, handler B) */
+  DK_TEST_SET_SWAP,     /* a handler that reports, then sets handler B */
+  DK_TEST_SET_DEFAULT,  /* dk_signals_set(signum, NULL) */
+  DK_TEST_IGNORE,       /* dk_signals_ignore(signum) */
+  DK_TEST_STOP,         /* dk_signals_stop */
+  DK_TEST_START,        /* dk_signals_start */
+  DK_TEST_PING,         /* nothing: a round trip through the loop */
+  DK_TEST_REOPEN_PIDFILE, /* open and close its own pid file: drops the record lock */
+  DK_TEST_FORK_HOLDER,  /* fork a child that keeps the pid file's flock; ACK value: its pid */
+  DK_TEST_DIE,          /* _exit(3) at once: no cleanup, the pid file stays */
+  DK_TEST_SEND_SELF,    /* dk_send(its own pid file, signum) */
+  DK_TEST_CHECK_SELF    /* dk_pid_file_check(its own pid file): ACK value: the pid */
+};
+enum {
+  DK_TEST_REP_CB = 1,   /* signum, value = handler (DK_TEST_HANDLER_*), seq */
+  DK_TEST_REP_ACK,      /* signum, value = the command's result, seq = op */
+  DK_TEST_REP_EXIT,     /* signum = dk_signals_received, value = uv_loop_close's result */
+  DK_TEST_REP_FAIL = 5  /* value = line in helpers.c */
+};
+enum { DK_TEST_HANDLER_A = 1, DK_TEST_HANDLER_B, DK_TEST_HANDLER_SWAP };
+#define DK_TEST_NO_ACK (-99999)
+
+struct dk_test_cmd {
+  int op;
+  int signum;
+};
+
+struct dk_test_report {
+  int kind;
+  int signum;
+  int value;
+  int seq;            /* CB: shared->seq[signum] when the callback ran */
+  int on_loop_thread; /* uv_thread_self() equals the thread that called uv_run */
+};
+
+/* Memory shared between the test and its daemon (MAP_SHARED, inherited
+ * across dk_daemonize's forks). */
+struct dk_test_shared {
+  int seq[16]; /* indexed by DK signal number; the test writes, callbacks read */
+};
+
+struct dk_test_sigd {
+  dk_daemonizer_t dz;
+  dk_options_t opts;
+  pid_t pid;
+  int sock; /* the test's end */
+  int keep[1];
+  struct dk_test_shared *shared;
+};
+
+/* Daemonizes with pid file `pid_file`, applying `setup` (ops and signals)
+ * before dk_signals_start. Returns dk_daemonize's result, in the test
+ * process only; the daemon is tracked. */
+int dk_test_sigd_launch(struct dk_test_sigd *d, const char *pid_file,
+                        const struct dk_test_cmd *setup, size_t nsetup);
+/* The next report: 1, 0 if none came within timeout_ms, -1 at EOF. */
+int dk_test_sigd_next(struct dk_test_sigd *d, struct dk_test_report *r, int timeout_ms);
+/* Sends a command and waits for its ACK: the daemon's result, or
+ * DK_TEST_NO_ACK if anything else came first or nothing came in time. */
+int dk_test_sigd_command(struct dk_test_sigd *d, int op, int signum);
+/* Two round trips through the daemon's loop with no report in between:
+ * whatever signal reached it before the call has been dispatched, and
+ * called nothing. 1 if so. */
+int dk_test_sigd_quiet(struct dk_test_sigd *d);
+/* Asserts the next report is a callback for `signum` by `handler`, run on
+ * the loop thread. Returns the report's seq. */
+int dk_test_sigd_expect_cb(struct dk_test_sigd *d, int signum, int handler);
+/* Asserts the daemon's uv_run returned with dk_signals_received ==
+ * received, it closed its loop, exited with status 0 and its pid file is
+ * gone. */
+void dk_test_sigd_expect_exit(struct dk_test_sigd *d, int received);
+/* Closes the test's end: the daemon must then exit as above with 0. */
+void dk_test_sigd_release(struct dk_test_sigd *d);
+/* Releases what the test holds (no assertion): for teardown paths. */
+void dk_test_sigd_close(struct dk_test_sigd *d);
+
 #endif

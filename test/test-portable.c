@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "helpers.h"
+#include <check.h>
 #include "../src/internal.h"
 
 START_TEST(test_dk_errors_are_distinct_from_uv_errors) {

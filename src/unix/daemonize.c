@@ -27,17 +27,8 @@
 
 #include "unix.h"
 
-/* REPORT_EXEC: the daemon is about to exec; from then on the channel
- * closing (it is close-on-exec) means the exec succeeded. */
-enum { REPORT_PID = 1, REPORT_RESULT = 2, REPORT_EXEC = 3 };
-
-/* One message on the channel: fixed size, written with one send(), so the
- * middle's and the daemon's reports never interleave. */
-struct report {
-  int32_t kind;
-  int32_t value; /* REPORT_PID: the daemon's pid; REPORT_RESULT: 0 or <0 */
-  int32_t pid;   /* the sender's pid */
-};
+/* Reports (internal.h) go over a socket pair. After DK__REPORT_EXEC the
+ * channel closing (it is close-on-exec) means the exec succeeded. */
 
 /* How long the parent waits for a killed daemon to be gone. */
 #define DK__REAP_GRACE_MS 5000
@@ -49,11 +40,11 @@ static void remove_pidfile_at_exit(void) {
 /* send(MSG_NOSIGNAL) rather than write(): a daemon whose parent died must
  * get EPIPE, not a SIGPIPE that kills it. */
 static void send_report(int fd, int kind, int value) {
-  struct report r;
+  struct dk__report r;
   ssize_t n;
   r.kind = kind;
   r.value = value;
-  r.pid = (int32_t)getpid();
+  r.pid = (int)getpid();
   do
     n = send(fd, &r, sizeof(r), MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
@@ -80,12 +71,9 @@ static int absolute_path(const char *path, char *out, size_t size) {
 
 static int check_options(const dk_options_t *opts) {
   size_t i;
-  if (opts == NULL || opts->pid_file == NULL || opts->pid_file[0] == '\0')
-    return UV_EINVAL;
-  if (opts->umask > 0777 || (opts->keep_fds == NULL && opts->keep_fds_count > 0))
-    return UV_EINVAL;
-  if ((opts->flags & ~(DK_WAIT_READY | DK_FOREGROUND)) != 0)
-    return UV_EINVAL;
+  int err = dk__options_check(opts);
+  if (err < 0)
+    return err;
   for (i = 0; i < opts->keep_fds_count; i++)
     if (opts->keep_fds[i] < 0 || fcntl(opts->keep_fds[i], F_GETFD) < 0)
       return UV_EBADF;
@@ -128,29 +116,29 @@ static int run_middle(dk_daemonizer_t *dz, const dk_options_t *opts, int fd) {
   dk__reset_signals();
   dk__close_inherited(opts->keep_fds, opts->keep_fds_count, fd);
   if (setsid() < 0) {
-    send_report(fd, REPORT_RESULT, DK__ERR(errno));
+    send_report(fd, DK__REPORT_RESULT, DK__ERR(errno));
     _exit(1);
   }
   /* Not a session leader any more, so no open() can give it a terminal. */
   daemon_pid = fork();
   if (daemon_pid < 0) {
-    send_report(fd, REPORT_RESULT, DK__ERR(errno));
+    send_report(fd, DK__REPORT_RESULT, DK__ERR(errno));
     _exit(1);
   }
   if (daemon_pid > 0) {
-    send_report(fd, REPORT_PID, (int32_t)daemon_pid);
+    send_report(fd, DK__REPORT_PID, (int)daemon_pid);
     _exit(0);
   }
 
   err = setup_daemon(dz, opts, 1);
   if (err < 0) {
-    send_report(fd, REPORT_RESULT, err);
+    send_report(fd, DK__REPORT_RESULT, err);
     _exit(1);
   }
   if (dz->flags & DK_WAIT_READY) {
     dz->report_fd = fd;
   } else {
-    send_report(fd, REPORT_RESULT, 0);
+    send_report(fd, DK__REPORT_RESULT, 0);
     close(fd);
     dz->ready_sent = 1;
   }
@@ -165,7 +153,7 @@ static long long now_ms(void) {
 
 /* Reads one report, or tells why none came: 1 read, 0 EOF, UV_ETIMEDOUT,
  * or another error. A partial report is kept in buf and have across calls. */
-static int read_report(int fd, long long deadline, struct report *r, char *buf, size_t *have) {
+static int read_report(int fd, long long deadline, struct dk__report *r, char *buf, size_t *have) {
   while (*have < sizeof(*r)) {
     struct pollfd p;
     long long left = deadline - now_ms();
@@ -201,7 +189,7 @@ static int read_report(int fd, long long deadline, struct report *r, char *buf, 
 /* Waits until every holder of the channel's other end is gone: the daemon
  * and anything it forked. */
 static int wait_for_eof(int fd, long long deadline) {
-  struct report r;
+  struct dk__report r;
   char buf[sizeof(r)];
   size_t have = 0;
   int got;
@@ -219,8 +207,8 @@ static void reap(pid_t pid) {
  * or its error once no process of it is left. */
 static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned timeout_ms) {
   long long deadline = now_ms() + timeout_ms;
-  char buf[sizeof(struct report)];
-  struct report r;
+  char buf[sizeof(struct dk__report)];
+  struct dk__report r;
   size_t have = 0;
   int result = 1, reported = 0, exec_pending = 0, got;
 
@@ -228,13 +216,13 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
     got = read_report(fd, deadline, &r, buf, &have);
     if (got == 0) {
       result = exec_pending ? 0 : DK_EDIED;
-    } else if (r.kind == REPORT_EXEC) {
-      exec_pending = 1;
     } else if (got < 0) {
       result = got;
-    } else if (r.kind == REPORT_PID) {
+    } else if (r.kind == DK__REPORT_EXEC) {
+      exec_pending = 1;
+    } else if (r.kind == DK__REPORT_PID) {
       dz->daemon_pid = (uv_pid_t)r.value;
-    } else if (r.kind == REPORT_RESULT) {
+    } else if (r.kind == DK__REPORT_RESULT) {
       /* The daemon's result can overtake the middle's pid report. */
       if (r.pid != middle && dz->daemon_pid == 0)
         dz->daemon_pid = (uv_pid_t)r.pid;
@@ -376,7 +364,7 @@ int dk_ready(dk_daemonizer_t *dz, int status) {
     return dk__notify(state);
   }
   if (dz->report_fd >= 0) {
-    send_report(dz->report_fd, REPORT_RESULT, status);
+    send_report(dz->report_fd, DK__REPORT_RESULT, status);
     close(dz->report_fd);
     dz->report_fd = -1;
   }
@@ -393,7 +381,7 @@ int dk_exec(dk_daemonizer_t *dz, char *const argv[]) {
   if (err < 0)
     return err;
   if (dz->report_fd >= 0 && !dz->ready_sent)
-    send_report(dz->report_fd, REPORT_EXEC, 0);
+    send_report(dz->report_fd, DK__REPORT_EXEC, 0);
   execvp(argv[0], argv);
   err = DK__ERR(errno);
   dk__pidfile_inherit(0);
