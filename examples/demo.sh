@@ -54,3 +54,9 @@ cat "$log.1" "$log"
 step "8. Signalling a daemon that is gone signals nobody"
 echo "$pid" > "$pidfile"
 run "$tool" send "$pidfile" TERM || echo "(exit $?: the pid file names no live holder)"
+
+step "9. The tool daemonizes any command, and reports one that cannot start"
+run "$tool" run --pidfile "$dir/nap.pid" -- sleep 60
+run "$tool" status "$dir/nap.pid"
+run "$tool" send "$dir/nap.pid" TERM
+run "$tool" run --pidfile "$dir/nap.pid" -- no-such-command || echo "(exit $?: reported by the parent, nothing left running)"

@@ -1,17 +1,26 @@
-/* A libuv TCP echo server that runs as a daemon.
+/* A libuv TCP echo server on 127.0.0.1 that runs as a daemon.
  *
- *   echo-server --pidfile F --log F [--port N] [--foreground]
+ *   echo-server --pidfile F --log F [--port N] [--grace MS]
+ *   echo-server --foreground --pidfile F [--log F] [--port N] [--grace MS]
  *
  * The parent returns only once the daemon listens (DK_WAIT_READY): a port
  * already in use is the parent's error, not a line in a log nobody reads.
- * SIGTERM and SIGINT close the listener and let open connections finish
- * (their clients close, or a grace period ends, whichever comes first);
- * the loop then runs dry, main returns 0 and the pid file goes with it.
+ * With --foreground it does not detach (for a supervisor: systemd's
+ * Type=notify gets READY=1 once it listens), and without --log its log
+ * lines go to the stderr it was given.
+ *
+ * SIGTERM and SIGINT close the listener and let open connections finish:
+ * each is served until its client closes it or the grace period (--grace,
+ * 2000 ms) ends; then the server shuts down its sending side after the
+ * replies already queued, and closes once the client closed too (or after
+ * another grace period). A second SIGTERM or SIGINT closes at once. The loop
+ * then runs dry, main returns 0 and the pid file goes with it.
  * SIGHUP reopens the log file, for logrotate. --port 0 picks a free port,
- * which the log names.
+ * which the log names. Every event is logged with a UTC timestamp.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,20 +30,29 @@
 
 #include "daemoniker.h"
 
-#define GRACE_MS 2000
+#define DEFAULT_PORT 7007
+#define DEFAULT_GRACE_MS 2000
+/* Back-pressure: a client that sends faster than it reads is not read
+ * while more than this much of its echo is waiting to be sent. */
+#define HIGH_WATER (1u << 20)
 
 typedef struct conn_s {
   uv_tcp_t tcp;
   struct conn_s *prev, *next;
+  char peer[64];
+  unsigned long long echoed;
+  int paused;   /* reading stopped for back-pressure */
+  int shut;     /* our sending side is shut down: input is discarded */
 } conn_t;
 
 typedef struct {
   uv_loop_t *loop;
   uv_tcp_t listener;
-  uv_timer_t grace;
+  uv_timer_t timer;
   dk_signals_t sig;
-  const char *log_path;
+  const char *log_path; /* NULL: log to the stderr we were given */
   conn_t *conns;
+  unsigned grace_ms;
   int draining;
 } server_t;
 
@@ -42,10 +60,14 @@ static server_t server;
 
 static void log_line(const char *fmt, ...) {
   char stamp[32];
-  time_t now = time(NULL);
+  struct timespec ts;
+  struct tm tm;
   va_list ap;
-  strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-  fprintf(stderr, "%s echo-server[%ld]: ", stamp, (long)getpid());
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+  fprintf(stderr, "%s.%03ldZ echo-server[%ld]: ", stamp, ts.tv_nsec / 1000000, (long)getpid());
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
@@ -56,21 +78,27 @@ static void log_line(const char *fmt, ...) {
 /* stdout and stderr point at the log: reopening means pointing them at
  * whatever file now has its name. */
 static void reopen_log(void) {
-  int fd = open(server.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  int fd;
+  if (server.log_path == NULL) {
+    log_line("SIGHUP: no log file to reopen");
+    return;
+  }
+  fd = open(server.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) {
-    log_line("cannot reopen %s: %s", server.log_path, strerror(errno));
+    log_line("SIGHUP: cannot reopen %s: %s", server.log_path, strerror(errno));
     return;
   }
   dup2(fd, STDOUT_FILENO);
   dup2(fd, STDERR_FILENO);
   close(fd);
+  log_line("SIGHUP: log file reopened");
 }
 
 static void finish_drain_if_done(void) {
   if (!server.draining || server.conns != NULL)
     return;
   log_line("all connections closed");
-  uv_close((uv_handle_t *)&server.grace, NULL);
+  uv_close((uv_handle_t *)&server.timer, NULL);
   dk_signals_close(&server.sig, NULL);
 }
 
@@ -82,14 +110,14 @@ static void on_conn_closed(uv_handle_t *handle) {
     server.conns = c->next;
   if (c->next != NULL)
     c->next->prev = c->prev;
+  log_line("connection from %s closed, %llu bytes echoed", c->peer, c->echoed);
   free(c);
   finish_drain_if_done();
 }
 
-static void on_write(uv_write_t *req, int status) {
-  (void)status;
-  free(req->data);
-  free(req);
+static void close_conn(conn_t *c) {
+  if (!uv_is_closing((uv_handle_t *)&c->tcp))
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
@@ -98,18 +126,41 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   buf->len = buf->base != NULL ? suggested : 0;
 }
 
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void on_write(uv_write_t *req, int status) {
+  conn_t *c = (conn_t *)req->handle;
+  free(req->data);
+  free(req);
+  if (status < 0) {
+    if (status != UV_ECANCELED)
+      close_conn(c);
+    return;
+  }
+  if (c->paused && c->tcp.write_queue_size < HIGH_WATER / 4 &&
+      !uv_is_closing((uv_handle_t *)&c->tcp)) {
+    c->paused = 0;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  }
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  conn_t *c = (conn_t *)stream;
   uv_write_t *req;
   uv_buf_t out;
 
   if (nread < 0) {
     free(buf->base);
-    if (!uv_is_closing((uv_handle_t *)stream))
-      uv_close((uv_handle_t *)stream, on_conn_closed);
+    close_conn(c); /* the client closed (EOF) or the connection broke */
     return;
   }
-  if (nread == 0 || (req = malloc(sizeof(*req))) == NULL) {
+  if (nread == 0 || c->shut) {
+    free(buf->base); /* nothing read; or read after we shut down: dropped */
+    return;
+  }
+  if ((req = malloc(sizeof(*req))) == NULL) {
     free(buf->base);
+    close_conn(c); /* an echo server that drops bytes is broken: say so */
     return;
   }
   req->data = buf->base;
@@ -117,57 +168,105 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   if (uv_write(req, stream, &out, 1, on_write) < 0) {
     free(buf->base);
     free(req);
+    close_conn(c);
+    return;
+  }
+  c->echoed += (unsigned long long)nread;
+  if (stream->write_queue_size > HIGH_WATER) {
+    c->paused = 1;
+    uv_read_stop(stream);
   }
 }
 
+static void free_handle(uv_handle_t *handle) {
+  free(handle);
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
+  struct sockaddr_storage peer;
+  int len = sizeof(peer);
   conn_t *c;
-  if (status < 0 || (c = calloc(1, sizeof(*c))) == NULL)
+
+  if (status < 0) {
+    log_line("accept: %s", uv_strerror(status));
+    return;
+  }
+  if ((c = calloc(1, sizeof(*c))) == NULL)
     return;
   uv_tcp_init(server.loop, &c->tcp);
   if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
-    free(c);
+    uv_close((uv_handle_t *)&c->tcp, free_handle);
     return;
+  }
+  snprintf(c->peer, sizeof(c->peer), "?");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &len) == 0) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    uv_ip4_name((const struct sockaddr_in *)&peer, ip, sizeof(ip));
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip,
+             ntohs(((const struct sockaddr_in *)&peer)->sin_port));
   }
   c->next = server.conns;
   if (c->next != NULL)
     c->next->prev = c;
   server.conns = c;
+  uv_tcp_nodelay(&c->tcp, 1);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  log_line("connection from %s", c->peer);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
-  (void)status;
-  if (!uv_is_closing((uv_handle_t *)req->handle))
-    uv_close((uv_handle_t *)req->handle, on_conn_closed);
+  conn_t *c = (conn_t *)req->handle;
   free(req);
+  /* Done: every queued reply was sent, then our FIN. Wait for the
+   * client's, so that closing does not reset what it still reads. */
+  if (status < 0 && status != UV_ECANCELED)
+    close_conn(c);
 }
 
-/* Grace over: replies already queued are sent (uv_shutdown waits for
- * them), then each connection is closed. */
-static void on_grace_over(uv_timer_t *timer) {
+static void on_linger_over(uv_timer_t *timer) {
   conn_t *c;
   (void)timer;
-  log_line("grace period over, closing remaining connections");
+  log_line("clients did not close: closing their connections");
+  for (c = server.conns; c != NULL; c = c->next)
+    close_conn(c);
+}
+
+/* Grace over: each connection sends what is queued, then our FIN; what the
+ * client still sends is dropped, and its close ends the connection. */
+static void on_grace_over(uv_timer_t *timer) {
+  conn_t *c;
+  log_line("grace period over, shutting down remaining connections");
   for (c = server.conns; c != NULL; c = c->next) {
-    uv_shutdown_t *req = malloc(sizeof(*req));
-    if (uv_is_closing((uv_handle_t *)&c->tcp))
+    uv_shutdown_t *req;
+    if (uv_is_closing((uv_handle_t *)&c->tcp) || c->shut)
+      continue;
+    c->shut = 1;
+    if (c->paused) {
+      c->paused = 0;
+      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+    req = malloc(sizeof(*req));
+    if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
       free(req);
-    else if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
-      free(req);
-      uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+      close_conn(c);
     }
   }
+  uv_timer_start(timer, on_linger_over, server.grace_ms, 0);
 }
 
 static void on_stop_signal(dk_signals_t *sig, int signum) {
+  conn_t *c;
   (void)sig;
-  if (server.draining)
+  if (server.draining) {
+    log_line("%s again: closing every connection now", dk_signal_name(signum));
+    for (c = server.conns; c != NULL; c = c->next)
+      close_conn(c);
     return;
+  }
   log_line("%s: no new connections, finishing open ones", dk_signal_name(signum));
   server.draining = 1;
   uv_close((uv_handle_t *)&server.listener, NULL);
-  uv_timer_start(&server.grace, on_grace_over, GRACE_MS, 0);
+  uv_timer_start(&server.timer, on_grace_over, server.grace_ms, 0);
   finish_drain_if_done();
 }
 
@@ -175,7 +274,6 @@ static void on_hup(dk_signals_t *sig, int signum) {
   (void)sig;
   (void)signum;
   reopen_log();
-  log_line("SIGHUP: log file reopened");
 }
 
 static int start_listening(int port) {
@@ -188,8 +286,10 @@ static int start_listening(int port) {
   err = uv_tcp_bind(&server.listener, (const struct sockaddr *)&addr, 0);
   if (err == 0)
     err = uv_listen((uv_stream_t *)&server.listener, 128, on_connection);
-  if (err < 0)
+  if (err < 0) {
+    log_line("cannot listen on 127.0.0.1:%d: %s", port, uv_strerror(err));
     return err;
+  }
   uv_tcp_getsockname(&server.listener, (struct sockaddr *)&bound, &len);
   log_line("listening on 127.0.0.1:%d", ntohs(((struct sockaddr_in *)&bound)->sin_port));
   return 0;
@@ -199,7 +299,7 @@ static int run_daemon(dk_daemonizer_t *dz, int port) {
   int err;
 
   server.loop = uv_default_loop();
-  uv_timer_init(server.loop, &server.grace);
+  uv_timer_init(server.loop, &server.timer);
   err = start_listening(port);
   if (err == 0)
     err = dk_signals_init(server.loop, &server.sig, dz->pid_path);
@@ -208,9 +308,10 @@ static int run_daemon(dk_daemonizer_t *dz, int port) {
     dk_signals_set(&server.sig, DK_SIGINT, on_stop_signal);
     dk_signals_set(&server.sig, DK_SIGHUP, on_hup);
     err = dk_signals_start(&server.sig);
+    if (err < 0)
+      log_line("cannot watch signals: %s", dk_strerror(err));
   }
   if (err < 0) {
-    log_line("cannot start: %s", dk_strerror(err));
     dk_ready(dz, err); /* the parent reports it, and this process goes */
     return 1;
   }
@@ -222,10 +323,26 @@ static int run_daemon(dk_daemonizer_t *dz, int port) {
   return 0;
 }
 
+static int usage(void) {
+  fprintf(stderr, "usage: echo-server [--foreground] --pidfile F --log F [--port N] [--grace MS]\n");
+  return 2;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
+  char *end;
+  if (s[0] < '0' || s[0] > '9')
+    return -1;
+  errno = 0;
+  *out = strtoul(s, &end, 10);
+  return errno != 0 || *end != '\0' || *out > max ? -1 : 0;
+}
+
 int main(int argc, char **argv) {
+  static char abs_log[PATH_MAX];
   dk_daemonizer_t dz;
   dk_options_t opts;
-  int i, port = 7007, r;
+  unsigned long port = DEFAULT_PORT, grace = DEFAULT_GRACE_MS;
+  int i, r;
 
   dk_options_init(&opts);
   opts.flags = DK_WAIT_READY;
@@ -236,25 +353,27 @@ int main(int argc, char **argv) {
       opts.pid_file = argv[++i];
     else if (i + 1 < argc && strcmp(argv[i], "--log") == 0)
       server.log_path = argv[++i];
-    else if (i + 1 < argc && strcmp(argv[i], "--port") == 0)
-      port = atoi(argv[++i]);
-    else {
-      fprintf(stderr, "usage: echo-server --pidfile F --log F [--port N] [--foreground]\n");
-      return 2;
-    }
+    else if (i + 1 < argc && strcmp(argv[i], "--port") == 0) {
+      if (parse_uint(argv[++i], 65535, &port) < 0)
+        return usage();
+    } else if (i + 1 < argc && strcmp(argv[i], "--grace") == 0) {
+      if (parse_uint(argv[++i], 3600000, &grace) < 0)
+        return usage();
+    } else
+      return usage();
   }
-  if (opts.pid_file == NULL || server.log_path == NULL) {
-    fprintf(stderr, "usage: echo-server --pidfile F --log F [--port N] [--foreground]\n");
-    return 2;
-  }
+  if (opts.pid_file == NULL || (server.log_path == NULL && !(opts.flags & DK_FOREGROUND)))
+    return usage();
+  server.grace_ms = (unsigned)grace;
   /* The daemon works in "/": a relative log name must be made whole now,
    * or SIGHUP would reopen a file somewhere else. */
-  if (server.log_path[0] != '/') {
-    static char abs_log[4096];
-    char cwd[4000];
-    if (getcwd(cwd, sizeof(cwd)) == NULL)
+  if (server.log_path != NULL && server.log_path[0] != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) == NULL ||
+        (size_t)snprintf(abs_log, sizeof(abs_log), "%s/%s", cwd, server.log_path) >= sizeof(abs_log)) {
+      fprintf(stderr, "echo-server: %s: path too long\n", server.log_path);
       return 1;
-    snprintf(abs_log, sizeof(abs_log), "%s/%s", cwd, server.log_path);
+    }
     server.log_path = abs_log;
   }
   opts.stdout_path = server.log_path;
@@ -263,12 +382,12 @@ int main(int argc, char **argv) {
   dk_daemonizer_init(&dz);
   r = dk_daemonize(&dz, &opts, NULL, 0);
   if (r < 0) {
-    fprintf(stderr, "echo-server: %s\n", dk_strerror(r));
+    fprintf(stderr, "echo-server: cannot start: %s\n", dk_strerror(r));
     return 1;
   }
   if (r == DK_PARENT) {
     printf("echo-server: listening as daemon pid %ld\n", (long)dk_daemon_pid(&dz));
     return 0;
   }
-  return run_daemon(&dz, port);
+  return run_daemon(&dz, (int)port);
 }

@@ -5,9 +5,13 @@
  *   daemoniker status PIDFILE        LSB: 0 running, 1 dead but pid file
  *                                    exists, 3 not running, 4 unknown
  *   daemoniker run [options] -- CMD [ARG...]
- *                                    exit 0 once CMD runs as a daemon
+ *                                    exit 0 once CMD runs as a daemon,
+ *                                    1 with the reason if it does not
+ *
+ * Usage errors exit 2 with one line on stderr. See daemoniker(1).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,56 +19,80 @@
 
 #include "daemoniker.h"
 
+/* `send` and `status` exit codes. */
+enum { SEND_OK = 0, SEND_NOT_RUNNING = 1, SEND_FAILED = 2 };
+enum { LSB_RUNNING = 0, LSB_DEAD_PIDFILE = 1, LSB_NOT_RUNNING = 3, LSB_UNKNOWN = 4 };
+#define EXIT_USAGE 2
+
 static const char usage_text[] =
   "usage: daemoniker send PIDFILE SIGNAL\n"
   "       daemoniker status PIDFILE\n"
   "       daemoniker run [--pidfile F] [--stdout F] [--stderr F] [--workdir D]\n"
-  "                      [--user U] [--group G] [--timeout MS] -- CMD [ARG...]\n"
+  "                      [--user U] [--group G] [--timeout MS] [--] CMD [ARG...]\n"
   "       daemoniker --help | --version\n"
   "\n"
-  "SIGNAL is INT, TERM, ABRT, HUP, USR1 or USR2, with or without SIG, or its\n"
-  "number (15). send signals only the live process that holds the pid file.\n";
+  "send    signals the live process that holds PIDFILE; exit 0 sent,\n"
+  "        1 not running or stale pid file (nobody is signalled), 2 otherwise\n"
+  "status  LSB exit codes: 0 running, 1 dead but the pid file is left,\n"
+  "        3 not running, 4 unknown (unreadable or garbled pid file)\n"
+  "run     starts CMD as a daemon that holds the pid file; exit 0 once CMD\n"
+  "        runs, 1 with the reason if it could not be started\n"
+  "\n"
+  "SIGNAL is INT, TERM, ABRT, HUP, USR1 or USR2, with or without SIG, in\n"
+  "any case, or its number (15 is TERM).\n";
 
-static int usage_error(const char *what) {
-  fprintf(stderr, "daemoniker: %s (try 'daemoniker --help')\n", what);
-  return 2;
+static int usage_error(const char *fmt, const char *arg) {
+  fputs("daemoniker: ", stderr);
+  fprintf(stderr, fmt, arg);
+  fputs(" (try 'daemoniker --help')\n", stderr);
+  return EXIT_USAGE;
+}
+
+static int is_help(const char *arg) {
+  return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
 
 static int cmd_send(int argc, char **argv) {
   int signum, err;
-  if (argc != 2)
-    return usage_error("send takes PIDFILE SIGNAL");
-  signum = dk_signal_from_name(argv[1]);
-  if (signum < 0) {
-    fprintf(stderr, "daemoniker: send: unknown signal '%s'\n", argv[1]);
-    return 2;
+  if (argc == 1 && is_help(argv[0])) {
+    fputs(usage_text, stdout);
+    return 0;
   }
+  if (argc != 2)
+    return usage_error("%s", "send takes PIDFILE SIGNAL");
+  signum = dk_signal_from_name(argv[1]);
+  if (signum < 0)
+    return usage_error("send: unknown signal '%s'", argv[1]);
   err = dk_send(argv[0], signum);
   if (err == 0)
-    return 0;
+    return SEND_OK;
   fprintf(stderr, "daemoniker: send: %s: %s\n", argv[0], dk_strerror(err));
-  return (err == DK_ESTALE || err == UV_ENOENT) ? 1 : 2;
+  return (err == DK_ESTALE || err == UV_ENOENT) ? SEND_NOT_RUNNING : SEND_FAILED;
 }
 
 static int cmd_status(int argc, char **argv) {
   uv_pid_t pid;
   int err;
+  if (argc == 1 && is_help(argv[0])) {
+    fputs(usage_text, stdout);
+    return 0;
+  }
   if (argc != 1)
-    return usage_error("status takes PIDFILE");
+    return usage_error("%s", "status takes PIDFILE");
   err = dk_pid_file_check(argv[0], &pid);
   switch (err) {
   case 0:
     printf("running (pid %ld)\n", (long)pid);
-    return 0;
+    return LSB_RUNNING;
   case DK_ESTALE:
     printf("dead, but the pid file %s is left\n", argv[0]);
-    return 1;
+    return LSB_DEAD_PIDFILE;
   case UV_ENOENT:
     printf("not running\n");
-    return 3;
+    return LSB_NOT_RUNNING;
   default:
     printf("unknown: %s: %s\n", argv[0], dk_strerror(err));
-    return 4;
+    return LSB_UNKNOWN;
   }
 }
 
@@ -81,6 +109,24 @@ static const char *default_pid_file(const char *cmd, char *buf, size_t size) {
   return buf;
 }
 
+static int parse_ms(const char *s, unsigned *out) {
+  char *end;
+  unsigned long v;
+  if (s[0] < '0' || s[0] > '9')
+    return -1;
+  errno = 0;
+  v = strtoul(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v > UINT_MAX)
+    return -1;
+  *out = (unsigned)v;
+  return 0;
+}
+
+/* Options of `run`, as "--name VALUE" or "--name=VALUE". */
+static const char *const run_options[] = {
+  "--pidfile", "--stdout", "--stderr", "--workdir", "--user", "--group", "--timeout", NULL
+};
+
 static int cmd_run(int argc, char **argv) {
   char pid_buf[DK_PATH_MAX];
   dk_daemonizer_t dz;
@@ -89,56 +135,78 @@ static int cmd_run(int argc, char **argv) {
 
   dk_options_init(&opts);
   opts.flags = DK_WAIT_READY;
-  for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
-    const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-    if (val == NULL || strcmp(val, "--") == 0) {
-      fprintf(stderr, "daemoniker: run: %s needs a value\n", opt);
-      return 2;
+  for (i = 0; i < argc; i++) {
+    const char *arg = argv[i], *val, *eq;
+    size_t name_len;
+    int k;
+
+    if (strcmp(arg, "--") == 0) {
+      i++;
+      break;
     }
-    if (strcmp(opt, "--pidfile") == 0)
-      opts.pid_file = val;
-    else if (strcmp(opt, "--stdout") == 0)
-      opts.stdout_path = val;
-    else if (strcmp(opt, "--stderr") == 0)
-      opts.stderr_path = val;
-    else if (strcmp(opt, "--workdir") == 0)
-      opts.workdir = val;
-    else if (strcmp(opt, "--user") == 0)
-      opts.user = val;
-    else if (strcmp(opt, "--group") == 0)
-      opts.group = val;
-    else if (strcmp(opt, "--timeout") == 0)
-      opts.timeout_ms = (unsigned)strtoul(val, NULL, 10);
-    else {
-      fprintf(stderr, "daemoniker: run: unknown option '%s'\n", opt);
-      return 2;
+    if (arg[0] != '-')
+      break; /* CMD starts here */
+    if (is_help(arg)) {
+      fputs(usage_text, stdout);
+      return 0;
+    }
+    eq = strchr(arg, '=');
+    name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+    for (k = 0; run_options[k] != NULL; k++)
+      if (strlen(run_options[k]) == name_len && strncmp(arg, run_options[k], name_len) == 0)
+        break;
+    if (run_options[k] == NULL)
+      return usage_error("run: unknown option '%s'", arg);
+    if (eq != NULL)
+      val = eq + 1;
+    else if (i + 1 < argc)
+      val = argv[++i];
+    else
+      return usage_error("run: %s needs a value", arg);
+    if (val[0] == '\0')
+      return usage_error("run: %s needs a value", run_options[k]);
+
+    switch (k) {
+    case 0: opts.pid_file = val; break;
+    case 1: opts.stdout_path = val; break;
+    case 2: opts.stderr_path = val; break;
+    case 3: opts.workdir = val; break;
+    case 4: opts.user = val; break;
+    case 5: opts.group = val; break;
+    case 6:
+      if (parse_ms(val, &opts.timeout_ms) < 0)
+        return usage_error("run: --timeout needs milliseconds, not '%s'", val);
+      break;
     }
   }
-  if (i + 1 >= argc)
-    return usage_error("run needs -- CMD [ARG...]");
-  argv += i + 1;
+  if (i >= argc || argv[i][0] == '\0')
+    return usage_error("%s", "run needs a command: run [options] -- CMD [ARG...]");
+  argv += i;
   if (opts.pid_file == NULL)
     opts.pid_file = default_pid_file(argv[0], pid_buf, sizeof(pid_buf));
 
   dk_daemonizer_init(&dz);
   r = dk_daemonize(&dz, &opts, NULL, 0);
   if (r == DK_DAEMON) {
+    /* On success this does not return, and the parent's dk_daemonize
+     * returns DK_PARENT; on failure the parent got exec's error. */
     dk_exec(&dz, argv);
-    _exit(127); /* the parent was told why */
+    _exit(127);
   }
   if (r < 0) {
     fprintf(stderr, "daemoniker: run: %s: %s\n", argv[0], dk_strerror(r));
     return 1;
   }
-  printf("%s started (pid %ld, pid file %s)\n", argv[0], (long)dk_daemon_pid(&dz), opts.pid_file);
+  printf("%s started (pid %ld, pid file %s)\n", argv[0], (long)dk_daemon_pid(&dz),
+         opts.pid_file);
   return 0;
 }
 
 int main(int argc, char **argv) {
   const char *cmd = argc > 1 ? argv[1] : NULL;
   if (cmd == NULL)
-    return usage_error("no command given");
-  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    return usage_error("%s", "no command given");
+  if (is_help(cmd) || strcmp(cmd, "help") == 0) {
     fputs(usage_text, stdout);
     return 0;
   }
@@ -152,6 +220,5 @@ int main(int argc, char **argv) {
     return cmd_status(argc - 2, argv + 2);
   if (strcmp(cmd, "run") == 0)
     return cmd_run(argc - 2, argv + 2);
-  fprintf(stderr, "daemoniker: unknown command '%s' (try 'daemoniker --help')\n", cmd);
-  return 2;
+  return usage_error("unknown command '%s'", cmd);
 }

@@ -365,7 +365,11 @@ int dk_ready(dk_daemonizer_t *dz, int status) {
   }
   if (dz->report_fd >= 0) {
     send_report(dz->report_fd, DK__REPORT_RESULT, status);
-    close(dz->report_fd);
+    /* On failure the channel stays open until this process exits: the
+     * parent waits for it to close, so that it returns only once the
+     * daemon is gone. */
+    if (status == 0)
+      close(dz->report_fd);
     dz->report_fd = -1;
   }
   return 0;

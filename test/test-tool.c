@@ -1,0 +1,496 @@
+/* The daemoniker tool, run as a user runs it: its exit codes, what it
+ * prints, and what it leaves behind (pid files, processes, their locks). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "spawn.h"
+
+#ifndef DK_TOOL
+#error "DK_TOOL: the path of the built daemoniker tool"
+#endif
+#ifndef DK_ECHO_SERVER
+#error "DK_ECHO_SERVER: the path of the built echo server example"
+#endif
+#ifndef DK_PACKAGE_VERSION
+#error "DK_PACKAGE_VERSION: configure's version"
+#endif
+
+#define T DK_TOOL
+
+/* Each test in its own directory; what it started is killed before the
+ * directory goes. */
+static void setup(void) {
+  dk_test_enter_tmpdir();
+  dk_spawn_setup();
+}
+
+static void teardown(void) {
+  dk_spawn_teardown();
+  dk_test_leave_tmpdir();
+}
+
+static long pid_in_file(const char *path) {
+  char buf[64], *end;
+  long pid;
+  if (dk_test_read_file(path, buf, sizeof(buf)) <= 0)
+    return -1;
+  pid = strtol(buf, &end, 10);
+  return *end == '\n' && end[1] == '\0' ? pid : -1;
+}
+
+static int count_lines(const char *s) {
+  int n = 0;
+  for (; *s; s++)
+    n += *s == '\n';
+  return n;
+}
+
+#define assert_contains(haystack, needle) \
+  ck_assert_msg(strstr((haystack), (needle)) != NULL, "'%s' does not contain '%s'", (haystack), (needle))
+
+/* A process that is no daemon and holds no pid file: a bystander whose pid
+ * a stale pid file may name. */
+static pid_t start_bystander(void) {
+  pid_t pid = dk_spawn_start((const char *const[]){ "sleep", "30", NULL }, NULL);
+  ck_assert_int_gt(pid, 1);
+  return pid;
+}
+
+/* A pid that is no process any more. */
+static pid_t dead_pid(void) {
+  pid_t pid = dk_spawn_start((const char *const[]){ "true", NULL }, NULL);
+  int status;
+  ck_assert_int_gt(pid, 1);
+  ck_assert(dk_spawn_wait(pid, 5000, &status));
+  return pid;
+}
+
+static void write_pid_file(const char *path, long pid) {
+  char text[32];
+  snprintf(text, sizeof(text), "%ld\n", pid);
+  ck_assert_int_eq(dk_test_write_file(path, text), 0);
+}
+
+/* `run -- sleep 30` with the pid file at path; returns the daemon's pid. */
+static pid_t run_sleep(const char *pid_file) {
+  struct dk_spawn r;
+  long pid;
+  DK_RUN(&r, T, "run", "--pidfile", pid_file, "--", "sleep", "30");
+  ck_assert_msg(r.status == 0, "run: status %d, stderr '%s'", r.status, r.err);
+  pid = pid_in_file(pid_file);
+  ck_assert_int_gt(pid, 1);
+  return (pid_t)pid;
+}
+
+/* The echo server as a daemon, with its log in the test's directory. */
+static pid_t start_echo_server(const char *pid_file, const char *log) {
+  struct dk_spawn r;
+  long pid;
+  DK_RUN(&r, DK_ECHO_SERVER, "--pidfile", pid_file, "--log", log, "--port", "0", "--grace", "100");
+  ck_assert_msg(r.status == 0, "echo-server: status %d, stderr '%s'", r.status, r.err);
+  pid = pid_in_file(pid_file);
+  ck_assert_int_gt(pid, 1);
+  return (pid_t)pid;
+}
+
+/* --- help, version, usage errors ---------------------------------------- */
+
+START_TEST(test_help_exits_0_and_shows_usage) {
+  static const char *const forms[][3] = {
+    { "--help", NULL }, { "-h", NULL }, { "help", NULL },
+    { "send", "--help" }, { "status", "--help" }, { "run", "--help" },
+  };
+  struct dk_spawn r;
+  size_t i;
+  for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+    dk_spawn_run(&r, 10000, (const char *const[]){ T, forms[i][0], forms[i][1], NULL });
+    ck_assert_msg(r.status == 0, "%s %s: status %d", forms[i][0], forms[i][1] ? forms[i][1] : "", r.status);
+    assert_contains(r.out, "usage: daemoniker send PIDFILE SIGNAL");
+    assert_contains(r.out, "daemoniker status PIDFILE");
+    assert_contains(r.out, "daemoniker run [");
+    ck_assert_str_eq(r.err, "");
+  }
+}
+END_TEST
+
+START_TEST(test_version_is_the_package_version) {
+  struct dk_spawn r;
+  DK_RUN(&r, T, "--version");
+  ck_assert_int_eq(r.status, 0);
+  ck_assert_str_eq(r.out, "daemoniker " DK_PACKAGE_VERSION "\n");
+  /* configure.ac's version and the header's macros are the same. */
+  ck_assert_str_eq(dk_version_string(), DK_PACKAGE_VERSION);
+  ck_assert_str_eq(r.err, "");
+}
+END_TEST
+
+START_TEST(test_usage_errors_exit_2_with_one_line) {
+  static const char *const cases[][7] = {
+    { NULL },
+    { "frobnicate", NULL },
+    { "--frobnicate", NULL },
+    { "send", NULL },
+    { "send", "x.pid", NULL },
+    { "send", "x.pid", "TERM", "extra", NULL },
+    { "send", "x.pid", "NOSUCHSIGNAL", NULL },
+    { "send", "x.pid", "SIGKILL", NULL },
+    { "send", "x.pid", "99", NULL },
+    { "send", "x.pid", "", NULL },
+    { "status", NULL },
+    { "status", "x.pid", "y.pid", NULL },
+    { "run", NULL },
+    { "run", "--", NULL },
+    { "run", "--pidfile", "x.pid", NULL },
+    { "run", "--pidfile", NULL },
+    { "run", "--pidfile=", "--", "sleep", "30", NULL },
+    { "run", "--bogus", "x", "--", "sleep", "30", NULL },
+    { "run", "--timeout", "soon", "--", "sleep", "30", NULL },
+    { "run", "--timeout=-1", "--", "sleep", "30", NULL },
+  };
+  struct dk_spawn r;
+  size_t i;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *argv[9] = { T };
+    int k;
+    for (k = 0; k < 7 && cases[i][k] != NULL; k++)
+      argv[k + 1] = cases[i][k];
+    dk_spawn_run(&r, 10000, argv);
+    ck_assert_msg(r.status == 2, "case %zu (%s ...): status %d, stderr '%s'", i,
+                  cases[i][0] ? cases[i][0] : "no arguments", r.status, r.err);
+    ck_assert_msg(strncmp(r.err, "daemoniker: ", 12) == 0 && count_lines(r.err) == 1 &&
+                  r.err[strlen(r.err) - 1] == '\n',
+                  "case %zu: not one 'daemoniker: ' line: '%s'", i, r.err);
+    ck_assert_str_eq(r.out, "");
+  }
+  /* Nothing was started, no pid file written. */
+  ck_assert_int_eq(access("x.pid", F_OK), -1);
+  ck_assert(dk_spawn_wait_marked_gone(0, 5000));
+}
+END_TEST
+
+/* --- status --------------------------------------------------------------- */
+
+START_TEST(test_status_lsb_codes) {
+  struct dk_spawn r;
+  pid_t daemon, bystander;
+
+  DK_RUN(&r, T, "status", "none.pid");
+  ck_assert_int_eq(r.status, 3);
+  assert_contains(r.out, "not running");
+
+  ck_assert_int_eq(dk_test_write_file("garbage.pid", "not a pid\n"), 0);
+  DK_RUN(&r, T, "status", "garbage.pid");
+  ck_assert_int_eq(r.status, 4);
+  assert_contains(r.out, "unknown");
+
+  ck_assert_int_eq(dk_test_write_file("empty.pid", ""), 0);
+  DK_RUN(&r, T, "status", "empty.pid");
+  ck_assert_int_eq(r.status, 4);
+
+  ck_assert_int_eq(dk_test_write_file("one.pid", "1\n"), 0);
+  DK_RUN(&r, T, "status", "one.pid");
+  ck_assert_int_eq(r.status, 4);
+
+  write_pid_file("dead.pid", dead_pid());
+  DK_RUN(&r, T, "status", "dead.pid");
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.out, "dead");
+
+  /* A live process that does not hold the file: still dead as a daemon. */
+  bystander = start_bystander();
+  write_pid_file("stale.pid", bystander);
+  DK_RUN(&r, T, "status", "stale.pid");
+  ck_assert_int_eq(r.status, 1);
+
+  daemon = run_sleep("live.pid");
+  DK_RUN(&r, T, "status", "live.pid");
+  ck_assert_int_eq(r.status, 0);
+  {
+    char want[64];
+    snprintf(want, sizeof(want), "running (pid %ld)", (long)daemon);
+    assert_contains(r.out, want);
+  }
+  ck_assert(dk_test_alive(bystander));
+}
+END_TEST
+
+/* --- send ----------------------------------------------------------------- */
+
+START_TEST(test_send_exit_codes) {
+  struct dk_spawn r;
+
+  DK_RUN(&r, T, "send", "none.pid", "TERM");
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "no such file or directory");
+
+  write_pid_file("dead.pid", dead_pid());
+  DK_RUN(&r, T, "send", "dead.pid", "TERM");
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "stale");
+
+  ck_assert_int_eq(dk_test_write_file("garbage.pid", "12ab\n"), 0);
+  DK_RUN(&r, T, "send", "garbage.pid", "TERM");
+  ck_assert_int_eq(r.status, 2);
+  assert_contains(r.err, "garbage.pid");
+
+  ck_assert_int_eq(dk_test_write_file("empty.pid", ""), 0);
+  DK_RUN(&r, T, "send", "empty.pid", "TERM");
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_int_eq(count_lines(r.err), 1);
+}
+END_TEST
+
+START_TEST(test_send_to_stale_pid_file_signals_nobody) {
+  struct dk_spawn r;
+  pid_t bystander = start_bystander();
+  /* The file names a live process, but nobody holds its lock: as after a
+   * daemon died and its pid was reused. */
+  write_pid_file("stale.pid", bystander);
+  DK_RUN(&r, T, "send", "stale.pid", "TERM");
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "stale");
+  /* Had it been signalled, TERM's default action would end it at once. */
+  ck_assert_msg(!dk_test_wait_exit(bystander, 300), "the bystander was killed");
+  ck_assert(dk_test_alive(bystander));
+  /* The file is left as it was: not the tool's to remove. */
+  ck_assert_int_eq(pid_in_file("stale.pid"), bystander);
+}
+END_TEST
+
+/* Every spelling of a signal reaches the daemon as that signal: the echo
+ * server logs the name of each one it gets. */
+START_TEST(test_send_accepts_signal_names_and_numbers) {
+  static const char *const hup_forms[] = { "HUP", "SIGHUP", "hup", "1" };
+  static const struct {
+    const char *form, *logged;
+  } stop_forms[] = {
+    { "TERM", "SIGTERM: no new connections" },  { "SIGTERM", "SIGTERM: no new connections" },
+    { "15", "SIGTERM: no new connections" },    { "sigTerm", "SIGTERM: no new connections" },
+    { "INT", "SIGINT: no new connections" },    { "2", "SIGINT: no new connections" },
+  };
+  const char *log = dk_test_path(1, "echo.log");
+  struct dk_spawn r;
+  pid_t pid;
+  size_t i;
+
+  pid = start_echo_server("echo.pid", "echo.log");
+  for (i = 0; i < sizeof(hup_forms) / sizeof(hup_forms[0]); i++) {
+    char old[64];
+    /* Rotated away: only this signal's reopening can create it again. */
+    snprintf(old, sizeof(old), "echo.log.%zu", i);
+    ck_assert_int_eq(rename("echo.log", old), 0);
+    DK_RUN(&r, T, "send", "echo.pid", hup_forms[i]);
+    ck_assert_msg(r.status == 0, "send %s: status %d, %s", hup_forms[i], r.status, r.err);
+    ck_assert_msg(dk_spawn_wait_content(log, "SIGHUP: log file reopened", 10000),
+                  "send %s: no SIGHUP logged", hup_forms[i]);
+  }
+  ck_assert(dk_test_alive(pid));
+  DK_RUN(&r, T, "send", "echo.pid", "TERM");
+  ck_assert_int_eq(r.status, 0);
+  ck_assert(dk_test_wait_exit(pid, 10000));
+
+  for (i = 0; i < sizeof(stop_forms) / sizeof(stop_forms[0]); i++) {
+    char name[32];
+    snprintf(name, sizeof(name), "stop-%zu.log", i);
+    pid = start_echo_server("echo.pid", name);
+    DK_RUN(&r, T, "send", "echo.pid", stop_forms[i].form);
+    ck_assert_msg(r.status == 0, "send %s: status %d, %s", stop_forms[i].form, r.status, r.err);
+    ck_assert_msg(dk_spawn_wait_content(dk_test_path(1, name), stop_forms[i].logged, 10000),
+                  "send %s: '%s' not logged", stop_forms[i].form, stop_forms[i].logged);
+    ck_assert_msg(dk_test_wait_exit(pid, 10000), "send %s: the server did not stop", stop_forms[i].form);
+    ck_assert(dk_test_wait_path(dk_test_path(0, "echo.pid"), 0, 5000));
+  }
+}
+END_TEST
+
+/* --- run -------------------------------------------------------------------- */
+
+START_TEST(test_run_daemonizes_command_holding_locked_pid_file) {
+  char cmdline[256], want[64];
+  struct dk_spawn r;
+  pid_t pid;
+
+  DK_RUN(&r, T, "run", "--pidfile", "s.pid", "--", "sleep", "30");
+  ck_assert_msg(r.status == 0, "status %d, stderr '%s'", r.status, r.err);
+  pid = (pid_t)pid_in_file("s.pid"); /* relative: to the caller's cwd */
+  ck_assert_int_gt(pid, 1);
+  snprintf(want, sizeof(want), "(pid %ld", (long)pid);
+  assert_contains(r.out, want);
+
+  /* The pid file names the command itself, not a wrapper of it. */
+  ck_assert_int_gt(dk_spawn_cmdline(pid, cmdline, sizeof(cmdline)), 0);
+  ck_assert_str_eq(cmdline, "sleep 30");
+  /* Detached: a session and group of its own (it is not their leader),
+   * no terminal. */
+  ck_assert_int_ne(dk_test_stat_field(pid, 5), getpgrp());
+  ck_assert_int_ne(dk_test_stat_field(pid, 6), getsid(0));
+  ck_assert_int_ne(dk_test_stat_field(pid, 6), pid);
+  ck_assert_int_eq(dk_test_stat_field(pid, 7), 0);
+  /* And it holds the pid file's lock, as procps sees it. */
+  DK_RUN(&r, "pgrep", "-F", dk_test_path(0, "s.pid"), "-L");
+  ck_assert_msg(r.status == 0, "pgrep -F -L: status %d, %s", r.status, r.err);
+  ck_assert_int_eq(strtol(r.out, NULL, 10), pid);
+
+  DK_RUN(&r, T, "status", "s.pid");
+  ck_assert_int_eq(r.status, 0);
+  DK_RUN(&r, T, "send", "s.pid", "TERM");
+  ck_assert_msg(r.status == 0, "send: status %d, %s", r.status, r.err);
+  ck_assert_msg(dk_test_wait_exit(pid, 5000), "sleep %ld still runs", (long)pid);
+  /* The command does not remove the pid file: it is stale now, and the
+   * tool says so. */
+  DK_RUN(&r, T, "status", "s.pid");
+  ck_assert_int_eq(r.status, 1);
+  DK_RUN(&r, T, "send", "s.pid", "TERM");
+  ck_assert_int_eq(r.status, 1);
+  ck_assert(dk_spawn_wait_marked_gone(0, 5000));
+}
+END_TEST
+
+static void assert_run_fails(const char *cmd, const char *reason) {
+  char want[PATH_MAX + 64];
+  struct dk_spawn r;
+  DK_RUN(&r, T, "run", "--pidfile", "f.pid", "--", cmd, "arg");
+  ck_assert_msg(r.status != 0 && r.status != -1, "run %s: status %d", cmd, r.status);
+  /* The parent says why, naming the command. */
+  snprintf(want, sizeof(want), "daemoniker: run: %s: %s", cmd, reason);
+  assert_contains(r.err, want);
+  ck_assert_int_eq(count_lines(r.err), 1);
+  ck_assert_str_eq(r.out, "");
+  /* Nothing is left: no pid file, no process. */
+  ck_assert_int_eq(access("f.pid", F_OK), -1);
+  ck_assert_msg(dk_spawn_wait_marked_gone(0, 5000), "run %s left a process", cmd);
+}
+
+START_TEST(test_run_missing_command_fails_in_the_parent) {
+  assert_run_fails("dk-no-such-command", "no such file or directory");
+  assert_run_fails(dk_test_path(1, "no-such-program"), "no such file or directory");
+}
+END_TEST
+
+START_TEST(test_run_non_executable_command_fails_in_the_parent) {
+  ck_assert_int_eq(dk_test_write_file("script", "#!/bin/sh\nexit 0\n"), 0);
+  ck_assert_int_eq(chmod("script", 0644), 0);
+  assert_run_fails(dk_test_path(1, "script"), "permission denied");
+}
+END_TEST
+
+START_TEST(test_run_refuses_a_pid_file_held_by_a_live_daemon) {
+  struct dk_spawn r;
+  pid_t first = run_sleep("s.pid");
+  DK_RUN(&r, T, "run", "--pidfile", "s.pid", "--", "sleep", "31");
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "already holds the pid file");
+  /* The first one is untouched, and the only one. */
+  ck_assert(dk_test_alive(first));
+  ck_assert_int_eq(pid_in_file("s.pid"), first);
+  ck_assert(dk_spawn_wait_marked_gone(first, 5000));
+  ck_assert_int_eq(dk_spawn_count_marked(), 1);
+}
+END_TEST
+
+START_TEST(test_run_options_workdir_stdout_stderr) {
+  char want[PATH_MAX + 8];
+  struct dk_spawn r;
+  pid_t pid;
+  ck_assert_int_eq(mkdir("work", 0755), 0);
+  DK_RUN(&r, T, "run", "--pidfile=s.pid", "--workdir", dk_test_path(0, "work"),
+         "--stdout", "out.log", "--stderr=err.log", "--timeout", "10000",
+         "--", "sh", "-c", "pwd; echo oops >&2; exec sleep 30");
+  ck_assert_msg(r.status == 0, "status %d, stderr '%s'", r.status, r.err);
+  pid = (pid_t)pid_in_file("s.pid");
+  ck_assert_int_gt(pid, 1);
+  /* Log paths are the caller's; the command runs in the workdir. */
+  snprintf(want, sizeof(want), "%s\n", dk_test_path(0, "work"));
+  ck_assert(dk_spawn_wait_content(dk_test_path(1, "out.log"), want, 10000));
+  ck_assert(dk_spawn_wait_content(dk_test_path(1, "err.log"), "oops\n", 10000));
+  DK_RUN(&r, T, "send", "s.pid", "TERM");
+  ck_assert_int_eq(r.status, 0);
+  ck_assert(dk_test_wait_exit(pid, 5000));
+}
+END_TEST
+
+START_TEST(test_run_without_double_dash) {
+  char cmdline[64];
+  struct dk_spawn r;
+  pid_t pid;
+  DK_RUN(&r, T, "run", "--pidfile", "s.pid", "sleep", "30");
+  ck_assert_msg(r.status == 0, "status %d, stderr '%s'", r.status, r.err);
+  pid = (pid_t)pid_in_file("s.pid");
+  ck_assert_int_gt(dk_spawn_cmdline(pid, cmdline, sizeof(cmdline)), 0);
+  ck_assert_str_eq(cmdline, "sleep 30");
+}
+END_TEST
+
+START_TEST(test_run_unknown_user_fails_in_the_parent) {
+  struct dk_spawn r;
+  DK_RUN(&r, T, "run", "--pidfile", "f.pid", "--user", "dk-no-such-user", "--", "sleep", "30");
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "no such user");
+  ck_assert_int_eq(access("f.pid", F_OK), -1);
+  ck_assert(dk_spawn_wait_marked_gone(0, 5000));
+}
+END_TEST
+
+START_TEST(test_run_as_another_user) {
+  struct passwd *pw;
+  struct dk_spawn r;
+  pid_t pid;
+  if (geteuid() != 0)
+    return; /* only root may switch */
+  pw = getpwnam("nobody");
+  ck_assert_ptr_nonnull(pw);
+  DK_RUN(&r, T, "run", "--pidfile", "s.pid", "--user", "nobody", "--", "sleep", "30");
+  ck_assert_msg(r.status == 0, "status %d, stderr '%s'", r.status, r.err);
+  pid = (pid_t)pid_in_file("s.pid");
+  ck_assert_int_gt(pid, 1);
+  ck_assert_int_eq(dk_test_status_field(pid, "Uid", 10), (long)pw->pw_uid);
+  ck_assert_int_eq(dk_test_status_field(pid, "Gid", 10), (long)pw->pw_gid);
+  /* root still signals it through the pid file, which root wrote. */
+  DK_RUN(&r, T, "send", "s.pid", "TERM");
+  ck_assert_int_eq(r.status, 0);
+  ck_assert(dk_test_wait_exit(pid, 5000));
+}
+END_TEST
+
+static Suite *tool_suite(void) {
+  Suite *s = suite_create("tool");
+  TCase *tc = tcase_create("daemoniker");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_help_exits_0_and_shows_usage);
+  tcase_add_test(tc, test_version_is_the_package_version);
+  tcase_add_test(tc, test_usage_errors_exit_2_with_one_line);
+  tcase_add_test(tc, test_status_lsb_codes);
+  tcase_add_test(tc, test_send_exit_codes);
+  tcase_add_test(tc, test_send_to_stale_pid_file_signals_nobody);
+  tcase_add_test(tc, test_send_accepts_signal_names_and_numbers);
+  tcase_add_test(tc, test_run_daemonizes_command_holding_locked_pid_file);
+  tcase_add_test(tc, test_run_missing_command_fails_in_the_parent);
+  tcase_add_test(tc, test_run_non_executable_command_fails_in_the_parent);
+  tcase_add_test(tc, test_run_refuses_a_pid_file_held_by_a_live_daemon);
+  tcase_add_test(tc, test_run_options_workdir_stdout_stderr);
+  tcase_add_test(tc, test_run_without_double_dash);
+  tcase_add_test(tc, test_run_unknown_user_fails_in_the_parent);
+  tcase_add_test(tc, test_run_as_another_user);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(tool_suite());
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}
