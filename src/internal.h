@@ -33,6 +33,13 @@ struct dk__report {
   int pid;   /* the sender's pid */
 };
 
+/* daemonizer.c: checks, and registers the exit-time cleanup. */
+int dk__daemonize_begin(dk_daemonizer_t *dz, const void *payload, size_t payload_len);
+/* Each platform's: removes the pid file this process holds, if any; and
+ * tells whoever waits (parent, supervisor) the daemon's dk_ready status. */
+void dk__pidfile_drop(void);
+int dk__report_ready(dk_daemonizer_t *dz, int status);
+
 /* Checks what both platforms require of options; 0 or UV_EINVAL. */
 int dk__options_check(const dk_options_t *opts);
 

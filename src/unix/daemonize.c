@@ -33,10 +33,6 @@
 /* How long the parent waits for a killed daemon to be gone. */
 #define DK__REAP_GRACE_MS 5000
 
-static void remove_pidfile_at_exit(void) {
-  dk__pidfile_drop();
-}
-
 /* send(MSG_NOSIGNAL) rather than write(): a daemon whose parent died must
  * get EPIPE, not a SIGPIPE that kills it. */
 static void send_report(int fd, int kind, int value) {
@@ -313,15 +309,10 @@ int dk_daemonizer_init(dk_daemonizer_t *dz) {
 
 int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
                  size_t payload_len) {
-  static int atexit_registered;
-  int err;
-
   /* The payload needs no transport here: fork copies the memory it is in. */
-  if (dz == NULL || (payload == NULL && payload_len > 0))
-    return UV_EINVAL;
-  if (dz->role != 0)
-    return UV_EALREADY;
-  err = check_options(opts);
+  int err = dk__daemonize_begin(dz, payload, payload_len);
+  if (err == 0)
+    err = check_options(opts);
   if (err == 0)
     err = absolute_path(opts->pid_file, dz->pid_path, sizeof(dz->pid_path));
   if (err == 0)
@@ -329,33 +320,14 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
   if (err < 0)
     return err;
   dz->flags = opts->flags;
-  /* Registered here, before any fork: atexit() may allocate. */
-  if (!atexit_registered) {
-    if (atexit(remove_pidfile_at_exit) != 0)
-      return UV_ENOMEM;
-    atexit_registered = 1;
-  }
   if (opts->flags & DK_FOREGROUND)
     return run_foreground(dz, opts);
   return detach(dz, opts);
 }
 
-uv_pid_t dk_daemon_pid(const dk_daemonizer_t *dz) {
-  return dz->daemon_pid;
-}
-
-int dk_ready(dk_daemonizer_t *dz, int status) {
+int dk__report_ready(dk_daemonizer_t *dz, int status) {
   char state[64];
 
-  if (dz == NULL || dz->role != DK_DAEMON || status > 0)
-    return UV_EINVAL;
-  if (dz->ready_sent)
-    return UV_EALREADY;
-  dz->ready_sent = 1;
-  /* A daemon that failed is about to exit: its pid file must not outlive
-   * the parent's return. */
-  if (status < 0)
-    dk__pidfile_drop();
   if (dz->flags & DK_FOREGROUND) {
     if (status == 0)
       snprintf(state, sizeof(state), "READY=1\nMAINPID=%ld\n", (long)getpid());
@@ -392,9 +364,4 @@ int dk_exec(dk_daemonizer_t *dz, char *const argv[]) {
   if (dz->report_fd >= 0 && !dz->ready_sent)
     dk_ready(dz, err);
   return err;
-}
-
-void dk_daemonizer_cleanup(dk_daemonizer_t *dz) {
-  (void)dz;
-  dk__pidfile_drop();
 }

@@ -11,7 +11,6 @@
 /* pidfile.c. Claiming and dropping run in the daemon after fork: they
  * neither allocate nor lock. */
 int dk__pidfile_claim(const char *abs_path);
-void dk__pidfile_drop(void);
 int dk__pidfile_inherit(int on);
 int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out);
 int dk__pidfile_holder_ok(int fd, pid_t pid);

@@ -35,10 +35,6 @@ struct blob_head {
 
 static unsigned pipe_counter;
 
-static void remove_pidfile_at_exit(void) {
-  dk__pidfile_drop();
-}
-
 /* --- the parent --------------------------------------------------------- */
 
 /* One overlapped read or write on the parent's end, bounded by the
@@ -457,18 +453,9 @@ int dk_daemonizer_init(dk_daemonizer_t *dz) {
 
 int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
                  size_t payload_len) {
-  static int atexit_registered;
-  int err;
-
-  if (dz == NULL || (payload == NULL && payload_len > 0))
-    return UV_EINVAL;
-  if (dz->role != 0)
-    return UV_EALREADY;
-  if (!atexit_registered) {
-    if (atexit(remove_pidfile_at_exit) != 0)
-      return UV_ENOMEM;
-    atexit_registered = 1;
-  }
+  int err = dk__daemonize_begin(dz, payload, payload_len);
+  if (err < 0)
+    return err;
   if (dz->relaunched)
     return run_relaunched(dz, payload, payload_len);
 
@@ -483,21 +470,13 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
   return run_parent(dz, opts, payload, payload_len);
 }
 
-uv_pid_t dk_daemon_pid(const dk_daemonizer_t *dz) {
-  return dz->daemon_pid;
-}
-
-int dk_ready(dk_daemonizer_t *dz, int status) {
-  if (dz == NULL || dz->role != DK_DAEMON || status > 0)
-    return UV_EINVAL;
-  if (dz->ready_sent)
-    return UV_EALREADY;
-  dz->ready_sent = 1;
-  if (status < 0)
-    dk__pidfile_drop();
+/* Windows has no supervisor protocol to tell: only a parent waits. */
+int dk__report_ready(dk_daemonizer_t *dz, int status) {
   if (dz->report_handle != NULL) {
     send_report(dz->report_handle, DK__REPORT_RESULT, status);
-    CloseHandle(dz->report_handle);
+    /* On failure the pipe stays open until this process exits. */
+    if (status == 0)
+      CloseHandle(dz->report_handle);
     dz->report_handle = NULL;
   }
   return 0;
@@ -509,9 +488,4 @@ int dk_exec(dk_daemonizer_t *dz, char *const argv[]) {
   (void)dz;
   (void)argv;
   return UV_ENOTSUP;
-}
-
-void dk_daemonizer_cleanup(dk_daemonizer_t *dz) {
-  (void)dz;
-  dk__pidfile_drop();
 }

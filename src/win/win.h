@@ -31,7 +31,6 @@ int dk__file_id_of(HANDLE h, dk__file_id *id);
 
 /* pidfile.c */
 int dk__pidfile_claim(const char *abs_path);
-void dk__pidfile_drop(void);
 int dk__pidfile_held_id(dk__file_id *id);
 int dk__pidfile_read(const char *path, long *pid, dk__file_id *id);
 void dk__pidfile_remove_if_stale(const char *path, unsigned long pid);
