@@ -86,6 +86,11 @@ static int daemon_main(dk_daemonizer_t *dz) {
     fwrite(play.bytes, 1, sizeof(play.bytes), f);
     fclose(f);
   }
+  /* Where stdout goes, and where the daemon works: both asked by the test. */
+  printf("hello from the daemon\n");
+  fflush(stdout);
+  if (GetCurrentDirectoryA(sizeof(path), path) > 0)
+    note("cwd %s", path);
   if (strcmp(play.name, "die") == 0)
     exit(3);
   if (strcmp(play.name, "hang") == 0)
@@ -272,6 +277,11 @@ START_TEST(test_relaunch_gives_payload_locked_pid_file_and_default_term) {
   for (i = 0; i < 256; i++)
     ck_assert_uint_eq(got[i], 255 - i);
 
+  ck_assert(wait_for_event(dir)); /* "cwd <dir>": the workdir asked for */
+  ck_assert_int_gt(read_text(in_dir(1, "out.log"), text, sizeof(text)), 0);
+  /* The C runtime writes text mode: a CRLF ends the line. */
+  ck_assert_str_eq(text, "hello from the daemon\r\n");
+
   stop_with(dk_daemon_pid(&dz), DK_SIGTERM);
   ck_assert(wait_for_event("received SIGTERM"));
   ck_assert(wait_for_event("loop-close 0"));
@@ -363,6 +373,19 @@ START_TEST(test_startup_failure_is_reported) {
 }
 END_TEST
 
+START_TEST(test_unopenable_stdout_is_refused_before_any_launch) {
+  dk_daemonizer_t dz;
+  dk_options_t opts;
+  dk_daemonizer_init(&dz);
+  dk_options_init(&opts);
+  opts.pid_file = in_dir(0, "d.pid");
+  opts.stdout_path = in_dir(1, "no-such-dir\\out.log");
+  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), UV_ENOENT);
+  ck_assert_int_eq(dk_daemon_pid(&dz), 0);
+  ck_assert(!exists(in_dir(0, "d.pid")));
+}
+END_TEST
+
 START_TEST(test_ready_error_exit_and_timeout) {
   dk_daemonizer_t dz;
   ck_assert_int_eq(launch(&dz, "ready-error", DK_WAIT_READY, 0, NULL), UV_EADDRINUSE);
@@ -432,6 +455,7 @@ int main(void) {
   tcase_add_test(tc, test_close_leaves_no_thread_and_main_returns);
   tcase_add_test(tc, test_live_daemon_gives_erunning);
   tcase_add_test(tc, test_startup_failure_is_reported);
+  tcase_add_test(tc, test_unopenable_stdout_is_refused_before_any_launch);
   tcase_add_test(tc, test_ready_error_exit_and_timeout);
   tcase_add_test(tc, test_send_refuses_stale_and_bad_pid_files);
   tcase_add_test(tc, test_stale_pid_file_is_taken_over);

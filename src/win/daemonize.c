@@ -156,8 +156,43 @@ static int make_pipe(HANDLE *parent_end, HANDLE *daemon_end) {
   return 0;
 }
 
-/* Starts this executable again, detached, inheriting only the pipe. */
-static int relaunch(HANDLE daemon_end, PROCESS_INFORMATION *pi) {
+/* Opens what the daemon's stdio will be, inheritable: given to it at its
+ * creation, so that its C runtime starts with working stdin, stdout and
+ * stderr (a detached process's are otherwise invalid, and the runtime can
+ * not be made to take new ones later). Appends, as on POSIX. */
+static int open_stdio(const dk_options_t *opts, HANDLE stdio[3]) {
+  SECURITY_ATTRIBUTES inherit = { sizeof(SECURITY_ATTRIBUTES), NULL, TRUE };
+  const char *paths[3];
+  WCHAR wpath[DK_PATH_MAX];
+  int i, err;
+
+  paths[0] = opts->stdin_path;
+  paths[1] = opts->stdout_path;
+  paths[2] = opts->stderr_path;
+  for (i = 0; i < 3; i++)
+    stdio[i] = INVALID_HANDLE_VALUE;
+  for (i = 0; i < 3; i++) {
+    err = dk__utf8_to_wide(paths[i] != NULL ? paths[i] : "NUL", wpath, DK_PATH_MAX);
+    if (err == 0) {
+      stdio[i] = CreateFileW(wpath, i > 0 ? FILE_APPEND_DATA : GENERIC_READ,
+                             FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, &inherit,
+                             i > 0 ? OPEN_ALWAYS : OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+      if (stdio[i] == INVALID_HANDLE_VALUE)
+        err = DK__WIN_ERR(GetLastError());
+    }
+    if (err < 0) {
+      while (i-- > 0)
+        CloseHandle(stdio[i]);
+      return err;
+    }
+  }
+  return 0;
+}
+
+/* Starts this executable again, detached, inheriting only the pipe and
+ * its stdio. */
+static int relaunch(HANDLE daemon_end, HANDLE stdio[3], PROCESS_INFORMATION *pi) {
+  HANDLE inherited[4] = { daemon_end, stdio[0], stdio[1], stdio[2] };
   WCHAR exe[DK_PATH_MAX];
   STARTUPINFOEXW si;
   LPPROC_THREAD_ATTRIBUTE_LIST attrs = NULL;
@@ -169,12 +204,16 @@ static int relaunch(HANDLE daemon_end, PROCESS_INFORMATION *pi) {
   if (GetModuleFileNameW(NULL, exe, DK_PATH_MAX) == 0)
     return DK__WIN_ERR(GetLastError());
   memset(&si, 0, sizeof(si));
-  si.StartupInfo.cb = sizeof(si);
+  si.StartupInfo.cb = sizeof(si.StartupInfo);
+  si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+  si.StartupInfo.hStdInput = stdio[0];
+  si.StartupInfo.hStdOutput = stdio[1];
+  si.StartupInfo.hStdError = stdio[2];
   InitializeProcThreadAttributeList(NULL, 1, 0, &attrs_size);
   attrs = malloc(attrs_size);
   if (attrs != NULL && InitializeProcThreadAttributeList(attrs, 1, 0, &attrs_size) &&
-      UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, &daemon_end,
-                                sizeof(daemon_end), NULL, NULL)) {
+      UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, inherited,
+                                sizeof(inherited), NULL, NULL)) {
     si.StartupInfo.cb = sizeof(STARTUPINFOEXW);
     si.lpAttributeList = attrs;
   }
@@ -214,23 +253,29 @@ static int run_parent(dk_daemonizer_t *dz, const dk_options_t *opts, void *paylo
   unsigned timeout_ms = opts->timeout_ms ? opts->timeout_ms : DK__DEFAULT_TIMEOUT_MS;
   ULONGLONG deadline = GetTickCount64() + timeout_ms;
   PROCESS_INFORMATION pi;
-  HANDLE parent_end, daemon_end;
+  HANDLE parent_end = INVALID_HANDLE_VALUE, daemon_end, stdio[3];
   size_t blob_len;
   char *blob;
-  int err, eof = 0;
+  int err, eof = 0, i;
 
   err = make_blob(opts, dz->pid_path, payload, payload_len, &blob, &blob_len);
   if (err < 0)
     return err;
-  err = make_pipe(&parent_end, &daemon_end);
+  err = open_stdio(opts, stdio);
   if (err < 0) {
     free(blob);
     return err;
   }
-  err = relaunch(daemon_end, &pi);
-  CloseHandle(daemon_end); /* the daemon's copy is the only one left */
+  err = make_pipe(&parent_end, &daemon_end);
+  if (err == 0) {
+    err = relaunch(daemon_end, stdio, &pi);
+    CloseHandle(daemon_end); /* the daemon's copy is the only one left */
+  }
+  for (i = 0; i < 3; i++)
+    CloseHandle(stdio[i]);
   if (err < 0) {
-    CloseHandle(parent_end);
+    if (parent_end != INVALID_HANDLE_VALUE)
+      CloseHandle(parent_end);
     free(blob);
     return err;
   }
@@ -281,14 +326,14 @@ static void send_report(HANDLE h, int kind, int value) {
   WriteFile(h, &r, sizeof(r), &n, NULL);
 }
 
-/* Points CRT descriptor fd, and the matching Win32 standard handle, at path
- * (or NUL). Appends when writing, as on POSIX. */
+/* Points CRT descriptor fd, and the matching Win32 standard handle, at
+ * path. Appends when writing, as on POSIX. */
 static int redirect_one(int fd, DWORD std, const char *path, int writing) {
   WCHAR wpath[DK_PATH_MAX];
   HANDLE h;
   int crt, err;
 
-  err = dk__utf8_to_wide(path != NULL ? path : "NUL", wpath, DK_PATH_MAX);
+  err = dk__utf8_to_wide(path, wpath, DK_PATH_MAX);
   if (err < 0)
     return err;
   h = CreateFileW(wpath, writing ? FILE_APPEND_DATA : GENERIC_READ,
@@ -312,12 +357,13 @@ static int redirect_one(int fd, DWORD std, const char *path, int writing) {
   return 0;
 }
 
-static int redirect_stdio(const char *const *strs, int null_by_default) {
+/* Foreground only: stdio is redirected where a path is given. */
+static int redirect_stdio(const char *const *strs) {
   static const DWORD stds[3] = { STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE };
   int fd, err;
   for (fd = 0; fd < 3; fd++) {
     const char *path = strs[STR_STDIN + fd];
-    if (path == NULL && !null_by_default)
+    if (path == NULL)
       continue;
     err = redirect_one(fd, stds[fd], path, fd > 0);
     if (err < 0)
@@ -347,10 +393,12 @@ static int change_workdir(const char *workdir) {
 
 /* The steps the daemon takes in either mode; strs as in the blob. */
 static int setup_daemon(dk_daemonizer_t *dz, const char *const *strs, unsigned umask_value,
-                        int detached) {
-  int err;
+                        int relaunched) {
+  int err = 0;
   _umask((int)umask_value);
-  err = redirect_stdio(strs, detached);
+  /* A relaunched daemon was given its stdio at creation (open_stdio). */
+  if (!relaunched)
+    err = redirect_stdio(strs);
   if (err == 0)
     err = change_workdir(strs[STR_WORKDIR]);
   if (err == 0)
