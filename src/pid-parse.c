@@ -18,9 +18,12 @@ int dk__pid_parse(const char *buf, size_t len, long *pid) {
   for (i = 0; i < len; i++) {
     if (buf[i] < '0' || buf[i] > '9')
       return DK_EBADPIDFILE;
-    value = value * 10 + (buf[i] - '0');
-    if (value > DK__PID_LIMIT)
+    /* Checked before the step, not after: long is 32 bits on Windows, where
+     * value * 10 overflowed and "4294967298" wrapped to pid 2 (the fuzz
+     * target's 32-bit-long build, test/fuzz/, catches it). */
+    if (value > (DK__PID_LIMIT - (buf[i] - '0')) / 10)
       return DK_EBADPIDFILE;
+    value = value * 10 + (buf[i] - '0');
   }
   /* 0 and 1 would mean "the whole group" and init to kill(). */
   if (value <= 1)

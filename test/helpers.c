@@ -91,10 +91,28 @@ int dk_test_alive(pid_t pid) {
   return state != 'Z' && state != 'X';
 }
 
+/* Only where there are no pidfds (pidfd_open fails with ENOSYS: kernels
+ * before 5.3, and valgrind 3.19, which does not know the syscall): whether
+ * it still runs is read from /proc/PID/stat every 2 ms until the deadline.
+ * Never used where pidfd_open exists. */
+static int wait_exit_by_proc(pid_t pid, int timeout_ms) {
+  const struct timespec pause = { 0, 2000000 };
+  long long deadline = now_ms() + timeout_ms;
+  for (;;) {
+    if (!dk_test_alive(pid))
+      return 1;
+    if (now_ms() >= deadline)
+      return 0;
+    nanosleep(&pause, NULL);
+  }
+}
+
 /* A pidfd becomes readable when its process exits: no polling. */
 int dk_test_wait_exit(pid_t pid, int timeout_ms) {
   struct pollfd p;
   int fd = (int)syscall(SYS_pidfd_open, pid, 0), r;
+  if (fd < 0 && errno == ENOSYS)
+    return wait_exit_by_proc(pid, timeout_ms);
   if (fd < 0)
     return errno == ESRCH ? 1 : 0;
   p.fd = fd;
@@ -208,9 +226,13 @@ void dk_test_become_subreaper(void) {
   ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
 }
 
+/* Without pidfds (ENOSYS, see wait_exit_by_proc) a process is tracked by
+ * its pid alone (descriptor -1) and killed with kill(): what a test tracks
+ * is its child, or becomes one (it is their subreaper), so the pid can not
+ * be reused before the test reaps it. */
 void dk_test_track_pid(pid_t pid) {
   int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (fd < 0 || ntracked == DK_TEST_MAX_TRACKED) {
+  if ((fd < 0 && errno != ENOSYS) || ntracked == DK_TEST_MAX_TRACKED) {
     if (fd >= 0)
       close(fd);
     return;
@@ -224,7 +246,8 @@ static void untrack(pid_t pid) {
   int i;
   for (i = 0; i < ntracked; i++)
     if (tracked_pid[i] == pid) {
-      close(tracked[i]);
+      if (tracked[i] >= 0)
+        close(tracked[i]);
       tracked[i] = tracked[--ntracked];
       tracked_pid[i] = tracked_pid[ntracked];
       return;
@@ -235,6 +258,11 @@ void dk_test_kill_tracked(void) {
   struct pollfd p;
   int i;
   for (i = 0; i < ntracked; i++) {
+    if (tracked[i] < 0) {
+      kill(tracked_pid[i], SIGKILL);
+      dk_test_wait_exit(tracked_pid[i], 5000);
+      continue;
+    }
     syscall(SYS_pidfd_send_signal, tracked[i], SIGKILL, NULL, 0);
     p.fd = tracked[i];
     p.events = POLLIN;

@@ -9,12 +9,14 @@
 
 START_TEST(test_dk_errors_are_distinct_from_uv_errors) {
   const int codes[] = { DK_ERUNNING, DK_ESTALE, DK_EBADPIDFILE, DK_EDIED, DK_ENOUSER };
+  char buf[80];
   size_t i, j;
   for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
     ck_assert_int_lt(codes[i], UV_ERRNO_MAX);
-    /* libuv names none of them: it calls them unknown. */
-    ck_assert_ptr_nonnull(strstr(uv_err_name(codes[i]), "Unknown system error"));
-    ck_assert_str_ne(dk_strerror(codes[i]), uv_strerror(codes[i]));
+    /* libuv names none of them: it calls them unknown. (The _r forms:
+     * uv_err_name and uv_strerror leak a string for an unknown code.) */
+    ck_assert_ptr_nonnull(strstr(uv_err_name_r(codes[i], buf, sizeof(buf)), "Unknown system error"));
+    ck_assert_str_ne(dk_strerror(codes[i]), uv_strerror_r(codes[i], buf, sizeof(buf)));
     for (j = 0; j < i; j++)
       ck_assert_int_ne(codes[i], codes[j]);
   }
@@ -143,6 +145,23 @@ START_TEST(test_options_defaults) {
 }
 END_TEST
 
+/* Regression (fuzzing, issue 7): with a 32-bit long (Windows) the parser
+ * overflowed on 10-digit values and wrapped them: "4294967298" (2^32 + 2)
+ * was read as pid 2. The Windows leg runs this under Wine. */
+START_TEST(test_pid_parse_refuses_values_that_wrap_a_32_bit_long) {
+  const char *bad[] = { "4294967298", "4294967298\n", "9999999999", "6442450943",
+                        "2147483648", "2147483650", "4294967295" };
+  size_t i;
+  long pid = 77;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ck_assert_msg(parse(bad[i], &pid) == DK_EBADPIDFILE, "accepted \"%s\"", bad[i]);
+    ck_assert_int_eq(pid, 77);
+  }
+  ck_assert_int_eq(parse("2147483647", &pid), 0);
+  ck_assert_int_eq(pid, 2147483647L);
+}
+END_TEST
+
 static Suite *portable_suite(void) {
   Suite *s = suite_create("portable");
   TCase *tc = tcase_create("portable");
@@ -156,6 +175,7 @@ static Suite *portable_suite(void) {
   tcase_add_test(tc, test_pid_parse_refuses_garbage);
   tcase_add_test(tc, test_pid_format_is_parsed_back);
   tcase_add_test(tc, test_options_defaults);
+  tcase_add_test(tc, test_pid_parse_refuses_values_that_wrap_a_32_bit_long);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -200,8 +200,10 @@ static void reap(pid_t pid) {
 }
 
 /* The parent's side: returns DK_PARENT once the daemon reported success,
- * or its error once no process of it is left. */
-static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned timeout_ms) {
+ * or its error once no process of it is left. `before`: what was at the
+ * pid file's path before the fork (NULL: nothing), for the cleanup. */
+static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned timeout_ms,
+                           const struct stat *before) {
   long long deadline = now_ms() + timeout_ms;
   char buf[sizeof(struct dk__report)];
   struct dk__report r;
@@ -238,12 +240,17 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
    * or closed the channel without a word, is killed with anything it forked;
    * so is one that reported but did not go. */
   if (!reported || wait_for_eof(fd, now_ms() + DK__REAP_GRACE_MS) != 0) {
+    /* The middle first, by its pid: until its setsid() there is no group
+     * -middle, and kill(-middle) alone would miss a middle that then goes
+     * on to start the daemon after we returned (a timeout or a failed poll
+     * right after fork). Once it has a SIGKILL pending it can fork no
+     * more, so the group kill then gets every daemon there is. */
+    kill(middle, SIGKILL);
     kill(-middle, SIGKILL);
     wait_for_eof(fd, now_ms() + DK__REAP_GRACE_MS);
   }
   close(fd);
-  if (dz->daemon_pid > 0)
-    dk__pidfile_remove_if_stale(dz->pid_path, dz->daemon_pid);
+  dk__pidfile_remove_if_stale(dz->pid_path, dz->daemon_pid, before);
   reap(middle);
   return result;
 }
@@ -251,11 +258,15 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
 static int detach(dk_daemonizer_t *dz, const dk_options_t *opts) {
   unsigned timeout_ms = opts->timeout_ms ? opts->timeout_ms : DK__DEFAULT_TIMEOUT_MS;
   struct sigaction dfl, saved;
-  int sv[2], result;
+  struct stat before;
+  int sv[2], result, existed;
   pid_t middle;
 
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return DK__ERR(errno);
+  /* Should the start fail, a pid file that was not here yet is the
+   * daemon's to take away again (dk__pidfile_remove_if_stale). */
+  existed = lstat(dz->pid_path, &before) == 0;
   /* The middle process must stay an unreaped zombie until we reap it; an
    * ignored SIGCHLD would let the kernel reap it behind our back. */
   memset(&dfl, 0, sizeof(dfl));
@@ -277,7 +288,7 @@ static int detach(dk_daemonizer_t *dz, const dk_options_t *opts) {
     return run_middle(dz, opts, sv[1]);
   }
   close(sv[1]);
-  result = wait_for_daemon(dz, sv[0], middle, timeout_ms);
+  result = wait_for_daemon(dz, sv[0], middle, timeout_ms, existed ? &before : NULL);
   sigaction(SIGCHLD, &saved, NULL);
   return result;
 }

@@ -85,7 +85,7 @@ int dk__pidfile_claim(const char *path) {
   struct stat by_fd, by_path;
   char text[24];
   size_t len, path_len;
-  int attempt, fd, err;
+  int attempt, fd, err, r;
 
   path_len = strlen(path);
   if (path_len >= sizeof(held.path))
@@ -122,7 +122,12 @@ int dk__pidfile_claim(const char *path) {
     return UV_EAGAIN;
 
   len = dk__pid_format((long)getpid(), text);
-  if (ftruncate(fd, 0) < 0 || (err = write_all_at(fd, text, len)) < 0) {
+  /* ftruncate can be interrupted (NFS, FUSE); in DK_FOREGROUND the
+   * caller's signal handlers are still in place. Retried like the rest. */
+  err = 0;
+  while ((r = ftruncate(fd, 0)) < 0 && errno == EINTR)
+    ;
+  if (r < 0 || (err = write_all_at(fd, text, len)) < 0) {
     err = err < 0 ? err : DK__ERR(errno);
     unlink(path);
     close(fd);
@@ -256,20 +261,30 @@ int dk__pidfile_holder_ok(int fd, pid_t pid) {
 #endif
 }
 
-/* The parent's cleanup after it killed a daemon that never reported: the
- * daemon cannot remove its pid file itself. Only a file that still names
- * that daemon and that nobody holds any more is removed. The dead daemon's
- * lock goes away as the kernel closes its files, which can come a moment
- * after the parent saw its end of the report channel close. */
-void dk__pidfile_remove_if_stale(const char *path, pid_t pid) {
+/* The parent's cleanup after a daemon failed or was killed: the daemon
+ * cannot remove its pid file itself. Removed, once nobody holds it: a file
+ * that names that daemon, and a file that was not at the path before this
+ * start (`before`: what was there, NULL if nothing), whatever it holds.
+ * The second is why: a claim that fails after its open (the lock refused
+ * or failing, a crash before the pid is written) leaves the empty file that
+ * its O_CREAT made, which used to outlive the failed start. A file that was
+ * there before and names someone else is not ours to remove, and no file
+ * that a live process holds is removed. The dead daemon's lock goes away as
+ * the kernel closes its files, which can come a moment after the parent saw
+ * its end of the report channel close. */
+void dk__pidfile_remove_if_stale(const char *path, pid_t pid, const struct stat *before) {
   struct timespec pause = { 0, 1000000 };
   struct stat by_fd, by_path;
   pid_t named;
-  int fd, tries;
+  int fd, tries, names_it = 0;
 
-  if (dk__pidfile_read(path, &fd, &named) < 0)
+  if (dk__pidfile_read(path, &fd, &named) == 0)
+    names_it = pid > 0 && named == pid;
+  else if ((fd = open_retry(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                            0)) < 0)
     return;
-  if (named != pid) {
+  if (!names_it && (fstat(fd, &by_fd) < 0 || !S_ISREG(by_fd.st_mode) ||
+                    (before != NULL && same_file(before, &by_fd)))) {
     close(fd);
     return;
   }

@@ -245,7 +245,12 @@ int dk__drop_ids(const dk_daemonizer_t *dz) {
     return 0;
   for (i = 0; i < dz->ngroups; i++)
     groups[i] = (gid_t)dz->groups[i];
-  if (setgroups((size_t)dz->ngroups, groups) < 0 && errno != EPERM)
+  /* EPERM is what an ordinary user gets when it "switches" to itself, and
+   * is harmless there. Switching to another uid it is not: root whose
+   * setgroups is denied (a user namespace's /proc/PID/setgroups) would go
+   * on as the new user with root's supplementary groups (group 0...). */
+  if (setgroups((size_t)dz->ngroups, groups) < 0 &&
+      (errno != EPERM || (uid_t)dz->uid != geteuid()))
     return DK__ERR(errno);
   if (setgid((gid_t)dz->gid) < 0)
     return DK__ERR(errno);

@@ -2,6 +2,7 @@
 #ifndef DK_UNIX_H
 #define DK_UNIX_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "../internal.h"
 
@@ -14,7 +15,7 @@ int dk__pidfile_claim(const char *abs_path);
 int dk__pidfile_inherit(int on);
 int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out);
 int dk__pidfile_holder_ok(int fd, pid_t pid);
-void dk__pidfile_remove_if_stale(const char *path, pid_t pid);
+void dk__pidfile_remove_if_stale(const char *path, pid_t pid, const struct stat *before);
 
 /* setup.c: the steps a daemon takes, each safe between fork and return. */
 void dk__reset_signals(void);
