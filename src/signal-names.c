@@ -1,5 +1,4 @@
 /* Portable signal numbers and their names. */
-#include <ctype.h>
 #include <string.h>
 #include "internal.h"
 
@@ -28,9 +27,15 @@ const char *dk_signal_name(int dk_signum) {
   return i < 0 ? NULL : signals[i].name;
 }
 
+/* ASCII only: toupper() follows the locale, and in a Turkish one "sigint"
+ * would not match "SIGINT". */
+static char ascii_upper(char c) {
+  return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+}
+
 static int equal_nocase(const char *a, const char *b) {
   for (; *a && *b; a++, b++)
-    if (toupper((unsigned char)*a) != toupper((unsigned char)*b))
+    if (ascii_upper(*a) != ascii_upper(*b))
       return 0;
   return *a == *b;
 }

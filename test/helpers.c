@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -124,24 +125,28 @@ int dk_test_wait_exit(pid_t pid, int timeout_ms) {
   return r == 1;
 }
 
-int dk_test_wait_path(const char *path, int want, int timeout_ms) {
+/* Watches path's directory with inotify and tests `done` at each change,
+ * until it holds or the deadline passes: no polling. */
+int dk_test_wait_in_dir(const char *path, int (*done)(const char *path, const void *arg),
+                        const void *arg, int timeout_ms) {
   char dir_buf[PATH_MAX];
   char events[4096];
   long long deadline = now_ms() + timeout_ms;
-  int fd, wd, done;
+  int fd, held;
 
   snprintf(dir_buf, sizeof(dir_buf), "%s", path);
   fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (fd < 0)
     return 0;
-  wd = inotify_add_watch(fd, dirname(dir_buf), IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE);
-  (void)wd;
+  inotify_add_watch(fd, dirname(dir_buf),
+                    IN_CREATE | IN_DELETE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM |
+                        IN_CLOSE_WRITE);
   for (;;) {
     struct pollfd p;
     long long left;
-    done = (access(path, F_OK) == 0) == want;
+    held = done(path, arg);
     left = deadline - now_ms();
-    if (done || left <= 0)
+    if (held || left <= 0)
       break;
     p.fd = fd;
     p.events = POLLIN;
@@ -150,7 +155,15 @@ int dk_test_wait_path(const char *path, int want, int timeout_ms) {
         ;
   }
   close(fd);
-  return done;
+  return held;
+}
+
+static int exists_as_wanted(const char *path, const void *want) {
+  return (access(path, F_OK) == 0) == *(const int *)want;
+}
+
+int dk_test_wait_path(const char *path, int want, int timeout_ms) {
+  return dk_test_wait_in_dir(path, exists_as_wanted, &want, timeout_ms);
 }
 
 long dk_test_stat_field(pid_t pid, int field) {
@@ -663,4 +676,41 @@ void dk_test_sigd_close(struct dk_test_sigd *d) {
   if (d->shared != NULL)
     munmap(d->shared, sizeof(*d->shared));
   d->shared = NULL;
+}
+
+long dk_test_pid_in_file(const char *path) {
+  char buf[64], *end;
+  long pid;
+  if (dk_test_read_file(path, buf, sizeof(buf)) <= 0)
+    return -1;
+  pid = strtol(buf, &end, 10);
+  return *end == '\n' && end[1] == '\0' ? pid : -1;
+}
+
+int dk_test_is_flocked(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC), locked;
+  if (fd < 0)
+    return 0;
+  locked = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+  close(fd);
+  return locked;
+}
+
+void dk_test_daemon_setup(void) {
+  dk_test_enter_tmpdir();
+  dk_test_become_subreaper();
+}
+
+void dk_test_daemon_teardown(void) {
+  dk_test_kill_tracked();
+  dk_test_leave_tmpdir();
+}
+
+int dk_test_run(Suite *s) {
+  SRunner *sr = srunner_create(s);
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
 }

@@ -28,6 +28,10 @@ int dk_test_alive(pid_t pid);
 /* Waits until `path` exists (want=1) or is gone (want=0), by inotify on its
  * directory, with a deadline. Returns 1 if it happened. */
 int dk_test_wait_path(const char *path, int want, int timeout_ms);
+/* The same wait for any condition on path: done(path, arg) is tested at
+ * each change in path's directory. */
+int dk_test_wait_in_dir(const char *path, int (*done)(const char *path, const void *arg),
+                        const void *arg, int timeout_ms);
 
 /* Fields of /proc/PID/stat, counting from 1 as proc(5) does. */
 long dk_test_stat_field(pid_t pid, int field);
@@ -36,6 +40,23 @@ long dk_test_status_field(pid_t pid, const char *name, int base);
 
 /* Whether this process's descriptor count is what it was: for leaks. */
 int dk_test_count_fds(void);
+
+/* The pid a pid file names (strict: "<pid>\n"), or -1. */
+long dk_test_pid_in_file(const char *path);
+/* 1 if some process holds an flock on path: what a second instance and
+ * `pkill -L` run into. */
+int dk_test_is_flocked(const char *path);
+
+/* The fixture of suites that start daemons: a throw-away directory, the
+ * test process a subreaper of everything it starts, and whatever it
+ * tracked killed before the directory goes. */
+void dk_test_daemon_setup(void);
+void dk_test_daemon_teardown(void);
+
+/* Runs a suite in Check's fork mode; the exit status for main(). */
+int dk_test_run(Suite *s);
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* kill(pid, SIGKILL) and wait for it, for test teardown. */
 void dk_test_kill(pid_t pid);

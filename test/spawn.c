@@ -339,31 +339,21 @@ ssize_t dk_spawn_cmdline(pid_t pid, char *buf, size_t size) {
   return n;
 }
 
-int dk_spawn_wait_content(const char *path, const char *needle, int timeout_ms) {
+static int contains(const char *path, const void *needle) {
   static char text[256 * 1024];
-  char dir_buf[PATH_MAX];
-  long long deadline = now_ms() + timeout_ms;
-  int fd, found = 0;
+  return dk_test_read_file(path, text, sizeof(text)) >= 0 && strstr(text, needle) != NULL;
+}
 
-  snprintf(dir_buf, sizeof(dir_buf), "%s", path);
-  fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (fd < 0)
-    return 0;
-  inotify_add_watch(fd, dirname(dir_buf), IN_CREATE | IN_MODIFY | IN_MOVED_TO | IN_CLOSE_WRITE);
-  for (;;) {
-    struct pollfd p;
-    long long left;
-    char events[4096];
-    found = dk_test_read_file(path, text, sizeof(text)) >= 0 && strstr(text, needle) != NULL;
-    left = deadline - now_ms();
-    if (found || left <= 0)
-      break;
-    p.fd = fd;
-    p.events = POLLIN;
-    if (poll(&p, 1, (int)left) > 0)
-      while (read(fd, events, sizeof(events)) > 0)
-        ;
-  }
-  close(fd);
-  return found;
+int dk_spawn_wait_content(const char *path, const char *needle, int timeout_ms) {
+  return dk_test_wait_in_dir(path, contains, needle, timeout_ms);
+}
+
+void dk_spawn_fixture_setup(void) {
+  dk_test_enter_tmpdir();
+  dk_spawn_setup();
+}
+
+void dk_spawn_fixture_teardown(void) {
+  dk_spawn_teardown();
+  dk_test_leave_tmpdir();
 }

@@ -38,6 +38,10 @@ int dk_spawn_wait(pid_t pid, int timeout_ms, int *status);
  * every child that exited. */
 void dk_spawn_setup(void);
 void dk_spawn_teardown(void);
+/* The checked fixture of suites that spawn: a throw-away directory, and
+ * what the test started killed before the directory goes. */
+void dk_spawn_fixture_setup(void);
+void dk_spawn_fixture_teardown(void);
 /* How many processes of this test run (zombies do not count). */
 int dk_spawn_count_marked(void);
 /* Waits until no process of this test runs but `keep` (0: none at all),

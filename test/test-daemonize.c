@@ -100,23 +100,6 @@ static void assert_gone(pid_t pid) {
   ck_assert_msg(dk_test_wait_exit(pid, 5000), "process %ld is still running", (long)pid);
 }
 
-static long pid_in_file(const char *path) {
-  char buf[64];
-  if (dk_test_read_file(path, buf, sizeof(buf)) <= 0)
-    return -1;
-  return strtol(buf, NULL, 10);
-}
-
-/* 1 if somebody holds an flock on path. */
-static int is_locked(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC), locked;
-  if (fd < 0)
-    return 0;
-  locked = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-  close(fd);
-  return locked;
-}
-
 static ssize_t proc_link(pid_t pid, const char *what, char *buf, size_t size) {
   char path[128];
   ssize_t n;
@@ -314,8 +297,8 @@ START_TEST(test_pid_file_holds_daemon_pid_locked_then_gone) {
   struct td t;
   td_init(&t, "d.pid");
   ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
-  ck_assert_int_eq(pid_in_file("d.pid"), t.pid);
-  ck_assert(is_locked("d.pid"));
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), t.pid);
+  ck_assert(dk_test_is_flocked("d.pid"));
   /* procps reads the lock the same way: -L fails on an unlocked file. */
   snprintf(cmd, sizeof(cmd), "pgrep -F '%s' -L >/dev/null", dk_test_path(0, "d.pid"));
   ck_assert_int_eq(system(cmd), 0);
@@ -337,7 +320,7 @@ START_TEST(test_lock_survives_daemon_closing_its_pid_file) {
   td_init(&t, "d.pid");
   t.opts.flags = DK_WAIT_READY;
   ck_assert_int_eq(td_launch(&t, body_opens_and_closes_own_pid_file, NULL, 0), DK_PARENT);
-  ck_assert(is_locked("d.pid"));
+  ck_assert(dk_test_is_flocked("d.pid"));
   ck_assert_int_eq(dk_pid_file_check("d.pid", &pid), 0);
   ck_assert_int_eq(pid, t.pid);
   td_release(&t);
@@ -349,7 +332,7 @@ START_TEST(test_relative_pid_file_made_absolute_before_chdir) {
   ck_assert_int_eq(mkdir("run", 0755), 0);
   td_init(&t, "run/d.pid");
   ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
-  ck_assert_int_eq(pid_in_file(dk_test_path(0, "run/d.pid")), t.pid);
+  ck_assert_int_eq(dk_test_pid_in_file(dk_test_path(0, "run/d.pid")), t.pid);
   ck_assert_str_eq(t.dz.pid_path, dk_test_path(0, "run/d.pid"));
   td_release(&t);
 }
@@ -465,7 +448,7 @@ START_TEST(test_user_and_group_are_switched) {
   ck_assert_int_eq(dk_test_status_field(t.pid, "Uid", 10), pw->pw_uid);
   ck_assert_int_eq(dk_test_status_field(t.pid, "Gid", 10), gr->gr_gid);
   /* Written before the switch, still the daemon's. */
-  ck_assert_int_eq(pid_in_file("d.pid"), t.pid);
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), t.pid);
   td_release(&t);
 }
 END_TEST
@@ -483,7 +466,7 @@ START_TEST(test_live_daemon_gives_erunning_and_is_untouched) {
   ck_assert(dk_test_alive(first.pid));
   ck_assert_int_gt(dk_test_read_file("d.pid", after, sizeof(after)), 0);
   ck_assert_str_eq(after, before);
-  ck_assert(is_locked("d.pid"));
+  ck_assert(dk_test_is_flocked("d.pid"));
   td_release(&first);
 }
 END_TEST
@@ -500,7 +483,7 @@ START_TEST(test_stale_pid_file_is_taken_over) {
   ck_assert_int_eq(dk_test_write_file("d.pid", text), 0);
   td_init(&t, "d.pid");
   ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
-  ck_assert_int_eq(pid_in_file("d.pid"), t.pid);
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), t.pid);
   td_release(&t);
 }
 END_TEST
@@ -510,7 +493,7 @@ START_TEST(test_empty_pid_file_from_a_crash_is_taken_over) {
   ck_assert_int_eq(dk_test_write_file("d.pid", ""), 0);
   td_init(&t, "d.pid");
   ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
-  ck_assert_int_eq(pid_in_file("d.pid"), t.pid);
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), t.pid);
   td_release(&t);
 }
 END_TEST
@@ -594,7 +577,7 @@ START_TEST(test_timeout_kills_daemon_and_removes_pid_file) {
   ck_assert_int_eq(td_launch(&t, body_never_ready, NULL, 0), UV_ETIMEDOUT);
   assert_failed_cleanly(&t, "d.pid");
   /* Written before the deadline passed, by the daemon that then hung. */
-  assert_gone((pid_t)pid_in_file("child.pid"));
+  assert_gone((pid_t)dk_test_pid_in_file("child.pid"));
 }
 END_TEST
 
@@ -690,7 +673,7 @@ static void check_notify_socket(const char *name) {
   ck_assert_int_gt(recv_with_deadline(sock, buf, sizeof(buf), 10000), 0);
   snprintf(want, sizeof(want), "READY=1\nMAINPID=%ld\n", (long)pid);
   ck_assert_str_eq(buf, want);
-  ck_assert_int_eq(pid_in_file("fg.pid"), pid);
+  ck_assert_int_eq(dk_test_pid_in_file("fg.pid"), pid);
   close(release[1]);
   ck_assert_int_eq(waitpid(pid, &status, 0), pid);
   ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -747,7 +730,7 @@ START_TEST(test_foreground_stays_attached_and_keeps_stdio) {
   opts.flags = DK_FOREGROUND;
   ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), DK_DAEMON);
   ck_assert_int_eq(dk_daemon_pid(&dz), getpid());
-  ck_assert_int_eq(pid_in_file("fg.pid"), getpid());
+  ck_assert_int_eq(dk_test_pid_in_file("fg.pid"), getpid());
   proc_link(getpid(), "fd/1", after, sizeof(after));
   ck_assert_str_eq(after, before);
   ck_assert_int_eq(dk_test_status_field(getpid(), "Umask", 8), 022);
@@ -800,10 +783,5 @@ static Suite *daemonize_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(daemonize_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_test_run(daemonize_suite());
 }

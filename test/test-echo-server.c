@@ -282,13 +282,6 @@ static int port_in_log(const char *log) {
   return atoi(p + strlen("listening on 127.0.0.1:"));
 }
 
-static long pid_in_file(const char *path) {
-  char buf[64];
-  if (dk_test_read_file(path, buf, sizeof(buf)) <= 0)
-    return -1;
-  return strtol(buf, NULL, 10);
-}
-
 /* Starts the server as a daemon; returns its pid, read from the pid file. */
 static pid_t start_daemon(const char *grace) {
   struct dk_spawn r;
@@ -296,7 +289,7 @@ static pid_t start_daemon(const char *grace) {
   long pid;
   DK_RUN(&r, DK_ECHO_SERVER, "--pidfile", "echo.pid", "--log", "echo.log", "--port", "0", "--grace", grace);
   ck_assert_msg(r.status == 0, "echo-server: status %d, stderr '%s'", r.status, r.err);
-  pid = pid_in_file("echo.pid");
+  pid = dk_test_pid_in_file("echo.pid");
   ck_assert_int_gt(pid, 1);
   snprintf(want, sizeof(want), "listening as daemon pid %ld\n", pid);
   ck_assert_str_eq(strstr(r.out, "listening") ? strstr(r.out, "listening") : r.out, want);
@@ -375,7 +368,7 @@ START_TEST(test_sigterm_under_load_foreground) {
   /* Ready only once it listens, and the main pid is the server itself. */
   snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%ld\n", (long)pid);
   ck_assert_str_eq(next_notify(nfd, 10000), ready);
-  ck_assert_int_eq(pid_in_file("echo.pid"), pid);
+  ck_assert_int_eq(dk_test_pid_in_file("echo.pid"), pid);
   port = port_in_log(dk_test_path(1, "echo.log"));
 
   start_clients(clients, port, END_SERVER_CLOSES);
@@ -509,7 +502,7 @@ START_TEST(test_sighup_reopens_log_and_second_instance_is_refused) {
   DK_RUN(&r, DK_ECHO_SERVER, "--pidfile", "echo.pid", "--log", "other.log", "--port", "0");
   ck_assert_int_eq(r.status, 1);
   ck_assert_msg(strstr(r.err, "already holds the pid file") != NULL, "stderr: '%s'", r.err);
-  ck_assert_int_eq(pid_in_file("echo.pid"), pid);
+  ck_assert_int_eq(dk_test_pid_in_file("echo.pid"), pid);
   ck_assert(dk_test_alive(pid));
 
   /* logrotate's way: move the log, then HUP. */
@@ -543,22 +536,11 @@ START_TEST(test_usage_errors) {
 }
 END_TEST
 
-/* Each test in its own directory; what it started is killed before the
- * directory goes. */
-static void setup(void) {
-  dk_test_enter_tmpdir();
-  dk_spawn_setup();
-}
-
-static void teardown(void) {
-  dk_spawn_teardown();
-  dk_test_leave_tmpdir();
-}
 
 static Suite *echo_suite(void) {
   Suite *s = suite_create("echo-server");
   TCase *tc = tcase_create("example");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, dk_spawn_fixture_setup, dk_spawn_fixture_teardown);
   tcase_set_timeout(tc, 90);
   tcase_add_test(tc, test_sigterm_under_load_foreground);
   tcase_add_test(tc, test_sigterm_under_load_daemon);
@@ -571,10 +553,5 @@ static Suite *echo_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(echo_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_test_run(echo_suite());
 }

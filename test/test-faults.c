@@ -32,8 +32,6 @@
 #include "fault-wrap.h"
 #include "helpers.h"
 
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 static void setup(void) {
   dk_test_enter_tmpdir();
   dk_test_become_subreaper();
@@ -147,15 +145,6 @@ static void assert_failed_cleanly(struct run *t, int got, int want, const char *
                 what, dk_test_count_fds(), t->fds_before);
 }
 
-static int is_locked(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC), locked;
-  if (fd < 0)
-    return 0;
-  locked = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-  close(fd);
-  return locked;
-}
-
 /* dk_daemonize succeeded as if nothing happened; the daemon then exits
  * normally, and is the only process there was to reap. */
 static void assert_succeeded(struct run *t, int got, const char *what) {
@@ -169,7 +158,7 @@ static void assert_succeeded(struct run *t, int got, const char *what) {
     ck_assert_int_gt(dk_test_read_file("d.pid", buf, sizeof(buf)), 0);
     ck_assert_str_eq(buf, text); /* whole, one line, the daemon's */
   }
-  ck_assert(is_locked("d.pid"));
+  ck_assert(dk_test_is_flocked("d.pid"));
   ck_assert_int_eq(dk_test_count_fds(), t->fds_before + 1); /* the release pipe's end */
   close(t->release[1]);
   n = dk_test_reap_all(10000, t->pid, &status);
@@ -398,10 +387,5 @@ static Suite *faults_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(faults_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_test_run(faults_suite());
 }

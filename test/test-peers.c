@@ -24,32 +24,12 @@
 #include "children.h"
 #include "helpers.h"
 
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
 #define DAEMON_CHECK(cond) \
   do { \
     if (!(cond)) \
       _exit(99); \
   } while (0)
 
-static void setup(void) {
-  dk_test_enter_tmpdir();
-  dk_test_become_subreaper();
-}
-
-static void teardown(void) {
-  dk_test_kill_tracked();
-  dk_test_leave_tmpdir();
-}
-
-static int is_locked(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC), locked;
-  if (fd < 0)
-    return 0;
-  locked = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-  close(fd);
-  return locked;
-}
 
 /* Starts a second instance on `pid_file` in a child process (so that many
  * can run at once): the child exits 0 if dk_daemonize said DK_ERUNNING. */
@@ -146,7 +126,7 @@ START_TEST(test_rust_daemonize_20_second_instances_never_truncate_live_pid_file)
   ck_assert_int_eq(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
   ck_assert_int_gt(dk_test_read_file("d.pid", text_after, sizeof(text_after)), 0);
   ck_assert_str_eq(text_after, text_before);
-  ck_assert(is_locked("d.pid"));
+  ck_assert(dk_test_is_flocked("d.pid"));
   ck_assert(dk_test_alive(d.pid));
   dk_test_sigd_release(&d);
   ck_assert_int_ge(dk_test_reap_all(10000, 0, NULL), 0);
@@ -432,7 +412,7 @@ END_TEST
 static Suite *peers_suite(void) {
   Suite *s = suite_create("peers");
   TCase *tc = tcase_create("peers");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_daemoniker_second_instance_does_not_clobber_live_pid_file);
   tcase_add_test(tc, test_rust_daemonize_20_second_instances_never_truncate_live_pid_file);
@@ -444,12 +424,7 @@ static Suite *peers_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(peers_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_test_run(peers_suite());
 }
 
 /* Where each peer's bug is pinned down (POSIX unless said):

@@ -18,17 +18,6 @@
 
 #include "helpers.h"
 
-static void setup(void) {
-  dk_test_enter_tmpdir();
-  dk_test_become_subreaper();
-}
-
-static void teardown(void) {
-  dk_test_kill_tracked();
-  dk_test_leave_tmpdir();
-}
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const int all_signals[] = { DK_SIGINT, DK_SIGTERM, DK_SIGABRT,
                                    DK_SIGHUP, DK_SIGUSR1, DK_SIGUSR2 };
@@ -38,23 +27,6 @@ static void write_bytes(const char *path, const void *buf, size_t len) {
   ck_assert_int_ge(fd, 0);
   ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
   close(fd);
-}
-
-static long pid_in_file(const char *path) {
-  char buf[64];
-  if (dk_test_read_file(path, buf, sizeof(buf)) <= 0)
-    return -1;
-  return strtol(buf, NULL, 10);
-}
-
-/* 1 if somebody holds an flock on path (pkill -L's test). */
-static int is_flocked(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC), locked;
-  if (fd < 0)
-    return 0;
-  locked = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-  close(fd);
-  return locked;
 }
 
 /* 1 if some process holds a POSIX record lock on path (F_GETLK's view). */
@@ -381,8 +353,8 @@ START_TEST(test_stale_pid_file_left_by_killed_daemon_is_stale) {
   ck_assert_int_eq(kill(d.pid, SIGKILL), 0);
   ck_assert_int_eq(dk_test_reap(d.pid, 10000, &status), 1);
   ck_assert(WIFSIGNALED(status));
-  ck_assert_int_eq(pid_in_file("d.pid"), d.pid);
-  ck_assert(!is_flocked("d.pid"));
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), d.pid);
+  ck_assert(!dk_test_is_flocked("d.pid"));
   assert_refused("d.pid", DK_ESTALE, "file of a killed daemon");
   dk_test_sigd_close(&d);
 }
@@ -399,7 +371,7 @@ START_TEST(test_send_works_after_daemon_dropped_its_record_lock) {
   /* Closing any descriptor of the file drops a process's record locks. */
   ck_assert_int_eq(dk_test_sigd_command(&d, DK_TEST_REOPEN_PIDFILE, 0), 0);
   ck_assert(!has_record_lock("d.pid"));
-  ck_assert(is_flocked("d.pid"));
+  ck_assert(dk_test_is_flocked("d.pid"));
   /* F_GETLK names nobody now: /proc/PID/fdinfo tells. */
   ck_assert_int_eq(dk_pid_file_check("d.pid", &pid), 0);
   ck_assert_int_eq(pid, d.pid);
@@ -421,8 +393,8 @@ static pid_t daemon_dies_leaving_holder(struct dk_test_sigd *d) {
   dk_test_track_pid(holder);
   ck_assert_int_eq(dk_test_sigd_command(d, DK_TEST_DIE, 0), 0);
   ck_assert(dk_test_wait_exit(d->pid, 10000));
-  ck_assert_int_eq(pid_in_file("d.pid"), d->pid);
-  ck_assert(is_flocked("d.pid"));
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), d->pid);
+  ck_assert(dk_test_is_flocked("d.pid"));
   ck_assert(!has_record_lock("d.pid"));
   return holder;
 }
@@ -454,7 +426,7 @@ START_TEST(test_send_refuses_reused_pid) {
    * that names it is still locked by the daemon's child. */
   reuser = dk_test_spawn_sleep_reusing(d.pid);
   if (reuser == d.pid) {
-    ck_assert_int_eq(pid_in_file("d.pid"), reuser);
+    ck_assert_int_eq(dk_test_pid_in_file("d.pid"), reuser);
     assert_refused("d.pid", DK_ESTALE, "pid reused by a `sleep`");
     ck_assert(dk_test_alive_unsignalled(reuser));
   }
@@ -469,7 +441,7 @@ START_TEST(test_send_refuses_reused_pid) {
     ck_assert_int_eq(pwrite(fd, text, strlen(text), 0), (ssize_t)strlen(text));
     close(fd);
   }
-  ck_assert(is_flocked("d.pid"));
+  ck_assert(dk_test_is_flocked("d.pid"));
   assert_refused("d.pid", DK_ESTALE, "locked file rewritten with a `sleep`'s pid");
   ck_assert(dk_test_alive_unsignalled(reuser));
   ck_assert(dk_test_alive_unsignalled(holder));
@@ -587,7 +559,7 @@ END_TEST
 static Suite *send_suite(void) {
   Suite *s = suite_create("send");
   TCase *tc = tcase_create("live");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_check_names_live_daemon_and_sends_nothing);
   tcase_add_test(tc, test_send_with_invalid_signal_is_einval_and_sends_nothing);
@@ -596,7 +568,7 @@ static Suite *send_suite(void) {
   suite_add_tcase(s, tc);
 
   tc = tcase_create("hostile");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_hostile_pid_file_contents_are_refused);
   tcase_add_test(tc, test_one_mebibyte_pid_file_is_refused);
@@ -606,7 +578,7 @@ static Suite *send_suite(void) {
   suite_add_tcase(s, tc);
 
   tc = tcase_create("stale");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_live_process_that_is_no_daemon_of_ours_is_stale);
   tcase_add_test(tc, test_copy_of_live_pid_file_is_stale);
@@ -618,7 +590,7 @@ static Suite *send_suite(void) {
   suite_add_tcase(s, tc);
 
   tc = tcase_create("tools");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_kill_with_cat_of_pid_file_reaches_daemon);
   tcase_add_test(tc, test_start_stop_daemon_signals_and_stops_daemon);
@@ -628,10 +600,5 @@ static Suite *send_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(send_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_test_run(send_suite());
 }

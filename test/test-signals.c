@@ -11,17 +11,6 @@
 
 #include "helpers.h"
 
-static void setup(void) {
-  dk_test_enter_tmpdir();
-  dk_test_become_subreaper();
-}
-
-static void teardown(void) {
-  dk_test_kill_tracked();
-  dk_test_leave_tmpdir();
-}
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* --- in this process ------------------------------------------------------ */
 
@@ -634,7 +623,7 @@ END_TEST
 static Suite *signals_suite(void) {
   Suite *s = suite_create("signals");
   TCase *tc = tcase_create("loop");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_idle_started_signals_do_not_poll);
   tcase_add_test(tc, test_hup_usr1_usr2_watched_only_once_set);
@@ -652,7 +641,7 @@ static Suite *signals_suite(void) {
   suite_add_tcase(s, tc);
 
   tc = tcase_create("daemon");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_each_signal_reaches_its_callback_on_daemon_loop);
   tcase_add_test(tc, test_default_int_makes_daemon_exit_cleanly);
@@ -667,10 +656,5 @@ static Suite *signals_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(signals_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_test_run(signals_suite());
 }

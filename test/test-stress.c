@@ -33,17 +33,6 @@
 #include "children.h"
 #include "helpers.h"
 
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-static void setup(void) {
-  dk_test_enter_tmpdir();
-  dk_test_become_subreaper();
-}
-
-static void teardown(void) {
-  dk_test_kill_tracked();
-  dk_test_leave_tmpdir();
-}
 
 static long long now_ms(void) {
   struct timespec ts;
@@ -410,7 +399,7 @@ END_TEST
 static Suite *stress_suite(void) {
   Suite *s = suite_create("stress");
   TCase *tc = tcase_create("stress");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_handled_signals_are_ignored_not_deadly_once_not_watched);
   tcase_add_test(tc, test_daemon_exits_cleanly_when_term_comes_in_a_signal_storm);
@@ -420,10 +409,5 @@ static Suite *stress_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(stress_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_test_run(stress_suite());
 }

@@ -27,26 +27,6 @@
 
 #define T DK_TOOL
 
-/* Each test in its own directory; what it started is killed before the
- * directory goes. */
-static void setup(void) {
-  dk_test_enter_tmpdir();
-  dk_spawn_setup();
-}
-
-static void teardown(void) {
-  dk_spawn_teardown();
-  dk_test_leave_tmpdir();
-}
-
-static long pid_in_file(const char *path) {
-  char buf[64], *end;
-  long pid;
-  if (dk_test_read_file(path, buf, sizeof(buf)) <= 0)
-    return -1;
-  pid = strtol(buf, &end, 10);
-  return *end == '\n' && end[1] == '\0' ? pid : -1;
-}
 
 static int count_lines(const char *s) {
   int n = 0;
@@ -87,7 +67,7 @@ static pid_t run_sleep(const char *pid_file) {
   long pid;
   DK_RUN(&r, T, "run", "--pidfile", pid_file, "--", "sleep", "30");
   ck_assert_msg(r.status == 0, "run: status %d, stderr '%s'", r.status, r.err);
-  pid = pid_in_file(pid_file);
+  pid = dk_test_pid_in_file(pid_file);
   ck_assert_int_gt(pid, 1);
   return (pid_t)pid;
 }
@@ -98,7 +78,7 @@ static pid_t start_echo_server(const char *pid_file, const char *log) {
   long pid;
   DK_RUN(&r, DK_ECHO_SERVER, "--pidfile", pid_file, "--log", log, "--port", "0", "--grace", "100");
   ck_assert_msg(r.status == 0, "echo-server: status %d, stderr '%s'", r.status, r.err);
-  pid = pid_in_file(pid_file);
+  pid = dk_test_pid_in_file(pid_file);
   ck_assert_int_gt(pid, 1);
   return (pid_t)pid;
 }
@@ -263,7 +243,7 @@ START_TEST(test_send_to_stale_pid_file_signals_nobody) {
   ck_assert_msg(!dk_test_wait_exit(bystander, 300), "the bystander was killed");
   ck_assert(dk_test_alive(bystander));
   /* The file is left as it was: not the tool's to remove. */
-  ck_assert_int_eq(pid_in_file("stale.pid"), bystander);
+  ck_assert_int_eq(dk_test_pid_in_file("stale.pid"), bystander);
 }
 END_TEST
 
@@ -322,7 +302,7 @@ START_TEST(test_run_daemonizes_command_holding_locked_pid_file) {
 
   DK_RUN(&r, T, "run", "--pidfile", "s.pid", "--", "sleep", "30");
   ck_assert_msg(r.status == 0, "status %d, stderr '%s'", r.status, r.err);
-  pid = (pid_t)pid_in_file("s.pid"); /* relative: to the caller's cwd */
+  pid = (pid_t)dk_test_pid_in_file("s.pid"); /* relative: to the caller's cwd */
   ck_assert_int_gt(pid, 1);
   snprintf(want, sizeof(want), "(pid %ld", (long)pid);
   assert_contains(r.out, want);
@@ -392,7 +372,7 @@ START_TEST(test_run_refuses_a_pid_file_held_by_a_live_daemon) {
   assert_contains(r.err, "already holds the pid file");
   /* The first one is untouched, and the only one. */
   ck_assert(dk_test_alive(first));
-  ck_assert_int_eq(pid_in_file("s.pid"), first);
+  ck_assert_int_eq(dk_test_pid_in_file("s.pid"), first);
   ck_assert(dk_spawn_wait_marked_gone(first, 5000));
   ck_assert_int_eq(dk_spawn_count_marked(), 1);
 }
@@ -407,7 +387,7 @@ START_TEST(test_run_options_workdir_stdout_stderr) {
          "--stdout", "out.log", "--stderr=err.log", "--timeout", "10000",
          "--", "sh", "-c", "pwd; echo oops >&2; exec sleep 30");
   ck_assert_msg(r.status == 0, "status %d, stderr '%s'", r.status, r.err);
-  pid = (pid_t)pid_in_file("s.pid");
+  pid = (pid_t)dk_test_pid_in_file("s.pid");
   ck_assert_int_gt(pid, 1);
   /* Log paths are the caller's; the command runs in the workdir. */
   snprintf(want, sizeof(want), "%s\n", dk_test_path(0, "work"));
@@ -425,7 +405,7 @@ START_TEST(test_run_without_double_dash) {
   pid_t pid;
   DK_RUN(&r, T, "run", "--pidfile", "s.pid", "sleep", "30");
   ck_assert_msg(r.status == 0, "status %d, stderr '%s'", r.status, r.err);
-  pid = (pid_t)pid_in_file("s.pid");
+  pid = (pid_t)dk_test_pid_in_file("s.pid");
   ck_assert_int_gt(dk_spawn_cmdline(pid, cmdline, sizeof(cmdline)), 0);
   ck_assert_str_eq(cmdline, "sleep 30");
 }
@@ -451,7 +431,7 @@ START_TEST(test_run_as_another_user) {
   ck_assert_ptr_nonnull(pw);
   DK_RUN(&r, T, "run", "--pidfile", "s.pid", "--user", "nobody", "--", "sleep", "30");
   ck_assert_msg(r.status == 0, "status %d, stderr '%s'", r.status, r.err);
-  pid = (pid_t)pid_in_file("s.pid");
+  pid = (pid_t)dk_test_pid_in_file("s.pid");
   ck_assert_int_gt(pid, 1);
   ck_assert_int_eq(dk_test_status_field(pid, "Uid", 10), (long)pw->pw_uid);
   ck_assert_int_eq(dk_test_status_field(pid, "Gid", 10), (long)pw->pw_gid);
@@ -465,7 +445,7 @@ END_TEST
 static Suite *tool_suite(void) {
   Suite *s = suite_create("tool");
   TCase *tc = tcase_create("daemoniker");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, dk_spawn_fixture_setup, dk_spawn_fixture_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_help_exits_0_and_shows_usage);
   tcase_add_test(tc, test_version_is_the_package_version);
@@ -487,10 +467,5 @@ static Suite *tool_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(tool_suite());
-  int failed;
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_test_run(tool_suite());
 }
