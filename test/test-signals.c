@@ -650,6 +650,13 @@ static Suite *signals_suite(void) {
   tcase_add_test(tc, test_ignored_signals_leave_daemon_running_and_call_nothing);
   tcase_add_test(tc, test_handler_swapped_while_running_takes_effect);
   tcase_add_test(tc, test_hup_watched_once_set_and_default_again_when_reset);
+  suite_add_tcase(s, tc);
+
+  /* Tagged: the TSan leg leaves floods out (see .ci/sanitizers). */
+  tc = tcase_create("flood");
+  tcase_set_tags(tc, "flood");
+  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
+  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_burst_of_alternating_signals_delivers_both);
   suite_add_tcase(s, tc);
   return s;
