@@ -351,6 +351,18 @@ START_TEST(test_close_leaves_no_thread_and_main_returns) {
 }
 END_TEST
 
+/* Daemoniker (Python) on Windows: SIGINT killed the daemon without its
+ * cleanup, or was lost and left it running, its pid file in place. Here the
+ * default handler stops the loop, main returns, the pid file goes. */
+START_TEST(test_daemoniker_windows_sigint_stops_daemon_and_removes_pid_file) {
+  dk_daemonizer_t dz;
+  ck_assert_int_eq(launch(&dz, "plain", DK_WAIT_READY, 0, NULL), DK_PARENT);
+  stop_with(dk_daemon_pid(&dz), DK_SIGINT); /* exit code 0, pid file gone */
+  ck_assert(wait_for_event("received SIGINT"));
+  ck_assert(wait_for_event("loop-close 0"));
+}
+END_TEST
+
 START_TEST(test_live_daemon_gives_erunning) {
   dk_daemonizer_t first, second;
   char before[32], after[32];
@@ -453,6 +465,7 @@ int main(void) {
   tcase_add_test(tc, test_ignored_signals_do_nothing);
   tcase_add_test(tc, test_burst_of_two_signals_delivers_both);
   tcase_add_test(tc, test_close_leaves_no_thread_and_main_returns);
+  tcase_add_test(tc, test_daemoniker_windows_sigint_stops_daemon_and_removes_pid_file);
   tcase_add_test(tc, test_live_daemon_gives_erunning);
   tcase_add_test(tc, test_startup_failure_is_reported);
   tcase_add_test(tc, test_unopenable_stdout_is_refused_before_any_launch);
