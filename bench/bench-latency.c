@@ -2,15 +2,20 @@
  *
  * The sender signals a receiver and blocks until the receiver's handler
  * answers one byte through a socket; one sample is that whole round trip.
- * Four variants, each against a receiver process of its own:
+ * Five variants; the dk ones share one dk daemon, the floors have a
+ * receiver process each:
  *
- *   dk      dk_send(pidfile, DK_SIGUSR1) -> dk_signals callback in a daemon
- *           (pid file read, pidfd, lock-holder check: everything a user pays)
+ *   sender  dk_sender_send(&s, DK_SIGUSR1) -> dk_signals callback in a daemon
+ *           (a caller-owned sender that keeps the pid file's descriptor and
+ *           a pidfd, and checks per send that both still hold)
+ *   dk      dk_send(pidfile, DK_SIGUSR1) -> the same dk daemon
+ *           (pid file read, pidfd, lock-holder check: everything, each time)
  *   kill-dk kill(pid, SIGUSR1)           -> the same dk daemon
  *   uv      kill(pid, SIGUSR1)           -> a bare uv_signal_t callback
  *   raw     kill(pid, SIGUSR1)           -> sigwaitinfo() in a plain loop
  *
- * dk/uv is what the library costs end to end; dk/raw what libuv and the
+ * sender/uv and dk/uv are what the library costs end to end, with the
+ * cached sender and with the stateless call; dk/raw what libuv and the
  * library cost together; kill-dk/uv isolates the receiving side.
  *
  * Placement is pinned, because the scheduler's own choice is the largest
@@ -45,9 +50,10 @@
 
 #include "daemoniker.h"
 
-enum { V_DK, V_KILL_DK, V_UV, V_RAW, NVARIANTS };
+enum { V_SENDER, V_DK, V_KILL_DK, V_UV, V_RAW, NVARIANTS };
 static const char *const variant_name[NVARIANTS] = {
-  "dk_send -> dk_signals", "kill -> dk_signals", "kill -> uv_signal", "kill -> sigwaitinfo"
+  "dk_sender -> dk_signals", "dk_send -> dk_signals", "kill -> dk_signals", "kill -> uv_signal",
+  "kill -> sigwaitinfo"
 };
 enum { SAME_CPU, ACROSS_CPUS, NPLACEMENTS };
 static const char *const placement_name[NPLACEMENTS] = {
@@ -180,8 +186,13 @@ static void place(int placement, int round, const struct receiver *rx) {
 
 /* ---- the measurement ---- */
 
+static dk_sender_t sender;
+
 static void send_usr1(int variant, const char *pidfile, pid_t pid) {
-  if (variant == V_DK) {
+  if (variant == V_SENDER) {
+    int err = dk_sender_send(&sender, DK_SIGUSR1);
+    BENCH_CHECK(err == 0, "dk_sender_send: %s", dk_strerror(err));
+  } else if (variant == V_DK) {
     int err = dk_send(pidfile, DK_SIGUSR1);
     BENCH_CHECK(err == 0, "dk_send: %s", dk_strerror(err));
   } else {
@@ -208,7 +219,7 @@ int main(void) {
   const char *pidfile, *parked_pidfile;
   struct receiver rx[NVARIANTS];
   struct bench_counters *parked_counters;
-  bench_samples_t rtt[NPLACEMENTS][NVARIANTS], call[2];
+  bench_samples_t rtt[NPLACEMENTS][NVARIANTS], call[3];
   long sent[NVARIANTS] = { 0 };
   int sv[2], v, p, k, i, round, rounds, nplacements;
   pid_t parked;
@@ -228,6 +239,8 @@ int main(void) {
   rx[V_DK].fd = sv[0];
   close(sv[1]);
   rx[V_KILL_DK] = rx[V_DK];
+  rx[V_SENDER] = rx[V_DK];
+  BENCH_CHECK(dk_sender_init(&sender, pidfile) == 0, "dk_sender_init");
   rx[V_UV] = start_forked(run_uv_receiver);
   rx[V_RAW] = start_forked(run_raw_receiver);
 
@@ -249,9 +262,12 @@ int main(void) {
   }
 
   /* What was timed happened: one callback per signal sent, no more. */
-  BENCH_CHECK(atomic_load(&rx[V_DK].counters->callbacks[0]) == sent[V_DK] + sent[V_KILL_DK],
+  BENCH_CHECK(atomic_load(&rx[V_DK].counters->callbacks[0]) ==
+                  sent[V_SENDER] + sent[V_DK] + sent[V_KILL_DK],
               "dk receiver ran %ld callbacks for %ld signals",
-              atomic_load(&rx[V_DK].counters->callbacks[0]), sent[V_DK] + sent[V_KILL_DK]);
+              atomic_load(&rx[V_DK].counters->callbacks[0]),
+              sent[V_SENDER] + sent[V_DK] + sent[V_KILL_DK]);
+  dk_sender_close(&sender);
   for (v = V_UV; v <= V_RAW; v++)
     BENCH_CHECK(atomic_load(&rx[v].counters->callbacks[0]) == sent[v],
                 "%s: %ld callbacks for %ld signals", variant_name[v],
@@ -262,16 +278,20 @@ int main(void) {
 
   /* The sender alone: the target holds its pid file but keeps USR1
    * blocked, so each send only marks it pending; nothing wakes up and the
-   * call's own work is all that is timed. Alternating, like the rest. */
+   * call's own work is all that is timed. In turns, like the rest: the
+   * cached sender, dk_send, kill. */
   parked_counters = bench_counters_new();
   parked = bench_dk_receiver(parked_pidfile, -1, parked_counters, BENCH_RX_PARKED);
+  BENCH_CHECK(dk_sender_init(&sender, parked_pidfile) == 0, "dk_sender_init");
   pin(0, cpus[0]);
-  for (i = 0; i < 2 * n; i++) {
-    int use_dk = (i / BLOCK) % 2 == 0;
+  for (i = 0; i < 3 * n; i++) {
+    static const int turn[3] = { V_SENDER, V_DK, V_KILL_DK };
+    int k3 = (i / BLOCK) % 3;
     uint64_t t0 = bench_now_ns();
-    send_usr1(use_dk ? V_DK : V_KILL_DK, parked_pidfile, parked);
-    bench_samples_add(&call[use_dk ? 0 : 1], bench_now_ns() - t0);
+    send_usr1(turn[k3], parked_pidfile, parked);
+    bench_samples_add(&call[k3], bench_now_ns() - t0);
   }
+  dk_sender_close(&sender);
   /* The sends did signal it: USR1 is pending there (process-wide). */
   BENCH_CHECK(bench_status_field(parked, "ShdPnd", 16) & (1ull << (SIGUSR1 - 1)),
               "the parked receiver has no USR1 pending");
@@ -285,19 +305,27 @@ int main(void) {
       p99[v] = bench_quantile(&rtt[p][v], 0.99) / 1000.0;
       bench_samples_free(&rtt[p][v]);
     }
+    bench_row_ratio(placement_name[p], variant_name[V_SENDER], variant_name[V_UV], n, "us",
+                    p50[V_SENDER], p50[V_UV], p99[V_SENDER], p99[V_UV], "p50<=1.15");
     bench_row_ratio(placement_name[p], variant_name[V_DK], variant_name[V_UV], n, "us",
-                    p50[V_DK], p50[V_UV], p99[V_DK], p99[V_UV], "p50<=1.15");
+                    p50[V_DK], p50[V_UV], p99[V_DK], p99[V_UV], NULL);
+    bench_row_ratio(placement_name[p], variant_name[V_SENDER], variant_name[V_RAW], n, "us",
+                    p50[V_SENDER], p50[V_RAW], p99[V_SENDER], p99[V_RAW], NULL);
     bench_row_ratio(placement_name[p], variant_name[V_DK], variant_name[V_RAW], n, "us",
                     p50[V_DK], p50[V_RAW], p99[V_DK], p99[V_RAW], NULL);
     bench_row_ratio(placement_name[p], "kill -> dk_signals (receiving side)",
                     variant_name[V_UV], n, "us", p50[V_KILL_DK], p50[V_UV], p99[V_KILL_DK],
                     p99[V_UV], NULL);
   }
-  bench_row_ratio("1 send call alone (no wakeup)", "dk_send()", "kill()", n, "us",
-                  bench_quantile(&call[0], 0.5) / 1000.0, bench_quantile(&call[1], 0.5) / 1000.0,
-                  bench_quantile(&call[0], 0.99) / 1000.0, bench_quantile(&call[1], 0.99) / 1000.0,
+  bench_row_ratio("1 send call alone (no wakeup)", "dk_sender_send()", "kill()", n, "us",
+                  bench_quantile(&call[0], 0.5) / 1000.0, bench_quantile(&call[2], 0.5) / 1000.0,
+                  bench_quantile(&call[0], 0.99) / 1000.0, bench_quantile(&call[2], 0.99) / 1000.0,
                   NULL);
-  bench_samples_free(&call[0]);
-  bench_samples_free(&call[1]);
+  bench_row_ratio("1 send call alone (no wakeup)", "dk_send()", "kill()", n, "us",
+                  bench_quantile(&call[1], 0.5) / 1000.0, bench_quantile(&call[2], 0.5) / 1000.0,
+                  bench_quantile(&call[1], 0.99) / 1000.0, bench_quantile(&call[2], 0.99) / 1000.0,
+                  NULL);
+  for (k = 0; k < 3; k++)
+    bench_samples_free(&call[k]);
   return 0;
 }

@@ -141,6 +141,38 @@ int dk_signals_received(const dk_signals_t *sig);
 int dk_send(const char *pid_file, int dk_signum);
 int dk_pid_file_check(const char *pid_file, uv_pid_t *pid);
 
+/* A sender for a program that signals the same daemon often: the results
+ * of dk_send and dk_pid_file_check, with what they proved kept in the
+ * caller's struct instead of proved again on every call. POSIX keeps the
+ * pid file's descriptor and a pidfd of its holder (Linux 5.3+; O_CLOEXEC
+ * both) and checks on each send, with three cheap calls, that the path
+ * still names that file, that the file still names that pid and that the
+ * pinned process still holds the file's record lock; anything else takes
+ * dk_send's full path (see dk_send(3)). Windows keeps nothing: each call
+ * is dk_send's or dk_pid_file_check's. Used by one thread at a time. */
+typedef struct dk_sender_s dk_sender_t;
+
+struct dk_sender_s {
+  void *data;
+  /* private */
+#ifndef _WIN32
+  int fd;                 /* the pid file as checked; -1: nothing cached */
+  int pidfd;              /* its holder, pinned */
+  int pid;                /* the holder's pid, named in the file */
+  unsigned mode, uid, gid;
+  unsigned long long dev, ino;
+  long long ctime_sec;
+  long ctime_nsec;
+#endif
+  char path[DK_PATH_MAX]; /* as given: a relative one is resolved per call */
+};
+
+/* No I/O: copies the path. UV_EINVAL if pid_file is NULL or too long. */
+int dk_sender_init(dk_sender_t *s, const char *pid_file);
+int dk_sender_send(dk_sender_t *s, int dk_signum);        /* as dk_send */
+int dk_sender_check(dk_sender_t *s, uv_pid_t *pid);       /* as dk_pid_file_check */
+void dk_sender_close(dk_sender_t *s); /* releases the descriptors; idempotent */
+
 const char *dk_signal_name(int dk_signum);
 int dk_signal_from_name(const char *s);
 

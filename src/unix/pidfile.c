@@ -168,15 +168,35 @@ int dk__pidfile_inherit(int on) {
   return 0;
 }
 
-/* Opens a pid file for reading and parses it strictly. On success the
- * descriptor stays open for the holder check. */
-int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out) {
+/* Reads the pid file open as `fd` from its start and parses it strictly:
+ * one pread, so that a sender holding the descriptor can read it again. */
+int dk__pidfile_parse_fd(int fd, pid_t *pid_out) {
   char buf[DK__PIDFILE_MAX];
-  struct stat st;
   ssize_t n;
   long pid;
+  int err;
+
+  do
+    n = pread(fd, buf, sizeof(buf), 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return DK__ERR(errno);
+  err = (size_t)n == sizeof(buf) ? DK_EBADPIDFILE : dk__pid_parse(buf, (size_t)n, &pid);
+  if (err < 0)
+    return err;
+  *pid_out = (pid_t)pid;
+  return 0;
+}
+
+/* Opens a pid file for reading and parses it strictly. On success the
+ * descriptor stays open for the holder check, and *st (if not NULL) is
+ * what fstat said of it. */
+int dk__pidfile_read_stat(const char *path, int *fd_out, pid_t *pid_out, struct stat *st) {
+  struct stat own;
   int fd, err;
 
+  if (st == NULL)
+    st = &own;
   fd = open_retry(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
   if (fd < 0) {
     /* A symlink is refused, not followed: it could point anywhere. */
@@ -184,26 +204,21 @@ int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out) {
       return DK_EBADPIDFILE;
     return DK__ERR(errno);
   }
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+  if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
     close(fd);
     return DK_EBADPIDFILE;
   }
-  do
-    n = pread(fd, buf, sizeof(buf), 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    err = DK__ERR(errno);
-    close(fd);
-    return err;
-  }
-  err = (size_t)n == sizeof(buf) ? DK_EBADPIDFILE : dk__pid_parse(buf, (size_t)n, &pid);
+  err = dk__pidfile_parse_fd(fd, pid_out);
   if (err < 0) {
     close(fd);
     return err;
   }
   *fd_out = fd;
-  *pid_out = (pid_t)pid;
   return 0;
+}
+
+int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out) {
+  return dk__pidfile_read_stat(path, fd_out, pid_out, NULL);
 }
 
 #ifdef __linux__
@@ -243,17 +258,33 @@ static int proc_holds_flock(int fd, pid_t pid) {
 }
 #endif
 
-/* 0 if `pid` is the live process that holds the lock of the pid file open
- * as `fd`; DK_ESTALE if not (dead, or a reused pid); UV_EPERM if we may not
- * look. */
-int dk__pidfile_holder_ok(int fd, pid_t pid) {
+/* The pid of the process that holds a POSIX record lock on the file open
+ * as `fd`, as F_GETLK names it; 0 if it names nobody (no such lock, our own
+ * lock, which F_GETLK does not show us, or an error). One fcntl, no lock
+ * taken. */
+pid_t dk__pidfile_lock_holder(int fd) {
   struct flock rec;
 
   memset(&rec, 0, sizeof(rec));
   rec.l_type = F_RDLCK;
   rec.l_whence = SEEK_SET;
-  if (fcntl(fd, F_GETLK, &rec) == 0 && rec.l_type != F_UNLCK && rec.l_pid == pid)
+  if (fcntl(fd, F_GETLK, &rec) == 0 && rec.l_type != F_UNLCK)
+    return rec.l_pid;
+  return 0;
+}
+
+/* 0 if `pid` is the live process that holds the lock of the pid file open
+ * as `fd`; DK_ESTALE if not (dead, or a reused pid); UV_EPERM if we may not
+ * look. *by_record_lock (if not NULL) tells which lock proved it: 1 the
+ * record lock (F_GETLK), 0 the flock seen through /proc. */
+int dk__pidfile_holder_ok(int fd, pid_t pid, int *by_record_lock) {
+  if (by_record_lock != NULL)
+    *by_record_lock = 0;
+  if (dk__pidfile_lock_holder(fd) == pid) {
+    if (by_record_lock != NULL)
+      *by_record_lock = 1;
     return 0;
+  }
 #ifdef __linux__
   return proc_holds_flock(fd, pid);
 #else

@@ -22,7 +22,8 @@ static int pidfd_open_compat(pid_t pid) {
 #endif
 }
 
-static int signal_pinned(int pidfd, pid_t pid, int host_signum) {
+/* Signals the pinned process (pidfd >= 0), or `pid` without a pidfd. */
+int dk__send_pinned(int pidfd, pid_t pid, int host_signum) {
   int r;
 #ifdef SYS_pidfd_send_signal
   if (pidfd >= 0)
@@ -35,12 +36,13 @@ static int signal_pinned(int pidfd, pid_t pid, int host_signum) {
   return errno == ESRCH ? DK_ESTALE : DK__ERR(errno);
 }
 
-static int check_holder(const char *pid_file, pid_t *pid, int *pidfd) {
+int dk__send_check(const char *pid_file, pid_t *pid, int *pidfd, int *fd_out, struct stat *st,
+                   int *by_record_lock) {
   int fd, err;
 
   if (pid_file == NULL)
     return UV_EINVAL;
-  err = dk__pidfile_read(pid_file, &fd, pid);
+  err = dk__pidfile_read_stat(pid_file, &fd, pid, st);
   if (err < 0)
     return err;
   if (pidfd != NULL) {
@@ -50,8 +52,11 @@ static int check_holder(const char *pid_file, pid_t *pid, int *pidfd) {
       return DK_ESTALE;
     }
   }
-  err = dk__pidfile_holder_ok(fd, *pid);
-  close(fd);
+  err = dk__pidfile_holder_ok(fd, *pid, by_record_lock);
+  if (err == 0 && fd_out != NULL)
+    *fd_out = fd;
+  else
+    close(fd);
   if (err < 0 && pidfd != NULL && *pidfd >= 0)
     close(*pidfd);
   return err;
@@ -59,7 +64,7 @@ static int check_holder(const char *pid_file, pid_t *pid, int *pidfd) {
 
 int dk_pid_file_check(const char *pid_file, uv_pid_t *pid) {
   pid_t found;
-  int err = check_holder(pid_file, &found, NULL);
+  int err = dk__send_check(pid_file, &found, NULL, NULL, NULL, NULL);
   if (err == 0 && pid != NULL)
     *pid = found;
   return err;
@@ -72,10 +77,10 @@ int dk_send(const char *pid_file, int dk_signum) {
 
   if (host < 0)
     return UV_EINVAL;
-  err = check_holder(pid_file, &pid, &pidfd);
+  err = dk__send_check(pid_file, &pid, &pidfd, NULL, NULL, NULL);
   if (err < 0)
     return err;
-  err = signal_pinned(pidfd, pid, host);
+  err = dk__send_pinned(pidfd, pid, host);
   if (pidfd >= 0)
     close(pidfd);
   return err;

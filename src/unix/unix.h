@@ -14,8 +14,20 @@
 int dk__pidfile_claim(const char *abs_path);
 int dk__pidfile_inherit(int on);
 int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out);
-int dk__pidfile_holder_ok(int fd, pid_t pid);
+int dk__pidfile_read_stat(const char *path, int *fd_out, pid_t *pid_out, struct stat *st);
+int dk__pidfile_parse_fd(int fd, pid_t *pid_out);
+pid_t dk__pidfile_lock_holder(int fd);
+int dk__pidfile_holder_ok(int fd, pid_t pid, int *by_record_lock);
 void dk__pidfile_remove_if_stale(const char *path, pid_t pid, const struct stat *before);
+
+/* send.c: the checks of dk_send, shared with the cached sender (sender.c).
+ * dk__send_check reads the pid file and proves its holder, as dk_send does;
+ * with pidfd, pins the process first (*pidfd is -1 without pidfds); with
+ * fd_out, hands the pid file's descriptor over instead of closing it, with
+ * *st from its fstat and *by_record_lock from dk__pidfile_holder_ok. */
+int dk__send_check(const char *pid_file, pid_t *pid, int *pidfd, int *fd_out, struct stat *st,
+                   int *by_record_lock);
+int dk__send_pinned(int pidfd, pid_t pid, int host_signum);
 
 /* setup.c: the steps a daemon takes, each safe between fork and return. */
 void dk__reset_signals(void);
