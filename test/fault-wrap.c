@@ -64,7 +64,7 @@ int dk_fault_fired(int i) {
 const char *dk_fault_call_name(int call) {
   static const char *const names[DKF_NCALLS] = {
     "?", "fork", "setsid", "socketpair", "open", "flock", "fcntl", "ftruncate", "pwrite",
-    "dup2", "chdir", "setgroups", "setgid", "setuid", "send", "recv", "poll", "waitpid",
+    "dup2", "chdir", "setgroups", "setgid", "setuid", "send", "recv", "poll", "waitpid", "syscall",
   };
   return call > 0 && call < DKF_NCALLS ? names[call] : "?";
 }
@@ -143,6 +143,7 @@ ssize_t __real_send(int, const void *, size_t, int);
 ssize_t __real_recv(int, void *, size_t, int);
 int __real_poll(struct pollfd *, nfds_t, int);
 pid_t __real_waitpid(pid_t, int *, int);
+long __real_syscall(long, ...);
 
 pid_t __wrap_fork(void);
 int __wrap_setsid(void);
@@ -161,6 +162,7 @@ ssize_t __wrap_send(int, const void *, size_t, int);
 ssize_t __wrap_recv(int, void *, size_t, int);
 int __wrap_poll(struct pollfd *, nfds_t, int);
 pid_t __wrap_waitpid(pid_t, int *, int);
+long __wrap_syscall(long, ...);
 
 pid_t __wrap_fork(void) {
   pid_t pid;
@@ -271,4 +273,18 @@ int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout) {
 pid_t __wrap_waitpid(pid_t pid, int *status, int options) {
   FAULT(DKF_WAITPID, DKF_ANY, NULL);
   return __real_waitpid(pid, status, options);
+}
+
+/* syscall(2) takes up to six word-sized arguments; they are passed on as
+ * the C library's own syscall reads them, whatever the call. */
+long __wrap_syscall(long number, ...) {
+  long a[6];
+  va_list ap;
+  int i;
+  va_start(ap, number);
+  for (i = 0; i < 6; i++)
+    a[i] = va_arg(ap, long);
+  va_end(ap);
+  FAULT(DKF_SYSCALL, number, NULL);
+  return __real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

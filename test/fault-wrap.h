@@ -29,6 +29,7 @@ enum dk_fault_call {
   DKF_RECV,
   DKF_POLL,
   DKF_WAITPID,
+  DKF_SYSCALL,   /* arg: the system call's number (SYS_close_range...) */
   DKF_NCALLS
 };
 

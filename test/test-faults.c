@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -365,6 +366,47 @@ START_TEST(test_eintr_once_is_retried_and_succeeds) {
 }
 END_TEST
 
+/* Without close_range (kernels before 5.9: ENOSYS), descriptors are closed
+ * through /proc/self/fd; without that too, up to RLIMIT_NOFILE. Either way
+ * an inherited descriptor without O_CLOEXEC is gone in the daemon and the
+ * kept one stays. */
+static void check_fallback(const struct dk_fault *rules, int nrules, const char *what) {
+  char link[64], target[256];
+  struct run t;
+  int stray = open("stray.txt", O_RDWR | O_CREAT, 0644), r, i;
+  ck_assert_int_ge(stray, 0);
+  ck_assert_int_eq(dup2(stray, 200), 200); /* far from the rest, below any rlimit */
+  close(stray);
+  r = launch(&t, 0, rules, nrules);
+  for (i = 0; i < nrules; i++)
+    assert_fired(&rules[i], i);
+  ck_assert_int_eq(r, DK_PARENT);
+  snprintf(link, sizeof(link), "/proc/%ld/fd/200", (long)t.pid);
+  ck_assert_msg(readlink(link, target, sizeof(target)) < 0, "%s: fd 200 is open in the daemon", what);
+  snprintf(link, sizeof(link), "/proc/%ld/fd/%d", (long)t.pid, t.keep[0]);
+  ck_assert_msg(readlink(link, target, sizeof(target)) > 0, "%s: the kept fd is closed", what);
+  close(200);
+  t.fds_before--; /* fd 200 was counted, and is closed again */
+  assert_succeeded(&t, r, what);
+}
+
+START_TEST(test_without_close_range_fds_are_closed_through_proc) {
+  const struct dk_fault rules[] = {
+    { DKF_SYSCALL, DKF_MIDDLE, 1, DKF_FAIL, ENOSYS, SYS_close_range, NULL },
+  };
+  check_fallback(rules, 1, "close_range ENOSYS");
+}
+END_TEST
+
+START_TEST(test_without_close_range_and_proc_fds_are_closed_up_to_the_rlimit) {
+  const struct dk_fault rules[] = {
+    { DKF_SYSCALL, DKF_MIDDLE, 1, DKF_FAIL, ENOSYS, SYS_close_range, NULL },
+    { DKF_OPEN, DKF_MIDDLE, 1, DKF_FAIL, ENOENT, DKF_ANY, "/proc/self/fd" },
+  };
+  check_fallback(rules, 2, "close_range ENOSYS, no /proc");
+}
+END_TEST
+
 static Suite *faults_suite(void) {
   Suite *s = suite_create("faults");
   TCase *tc = tcase_create("fail");
@@ -382,6 +424,8 @@ static Suite *faults_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, test_eintr_once_is_retried_and_succeeds, 0, (int)N_ELEMS(ok_cases));
+  tcase_add_test(tc, test_without_close_range_fds_are_closed_through_proc);
+  tcase_add_test(tc, test_without_close_range_and_proc_fds_are_closed_up_to_the_rlimit);
   suite_add_tcase(s, tc);
   return s;
 }
