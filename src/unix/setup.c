@@ -101,10 +101,11 @@ static int close_by_proc(const int *keep, size_t nkeep, int also_keep) {
           continue;
         for (; *p >= '0' && *p <= '9'; p++)
           fd = fd * 10 + (*p - '0');
-        if (fd > 2 && fd != dir && !is_kept(fd, keep, nkeep, also_keep)) {
-          close(fd);
+        /* Only a close that worked calls for another pass: a descriptor
+         * that can not be closed (valgrind lists its own and refuses with
+         * EBADF) would otherwise make the passes go on for ever. */
+        if (fd > 2 && fd != dir && !is_kept(fd, keep, nkeep, also_keep) && close(fd) == 0)
           closed_any = 1;
-        }
       }
     }
     close(dir);
