@@ -205,17 +205,13 @@ static size_t join(char *out, size_t size, const char *a, const char *b, const c
   return n;
 }
 
-/* The parent of /proc/NAME, or -1. */
-static long parent_of(const char *name) {
-  char path[64], buf[512], *p;
-  long ppid = 0;
+/* State and parent from a /proc/PID/stat file. Async-signal-safe (the
+ * cleanup after a signal uses it): no stdio. The command name may hold
+ * spaces and parentheses, so the fields are read after the last ')'. */
+static int read_stat(const char *path, long *ppid, char *state) {
+  char buf[512], *p;
   ssize_t n;
-  int fd;
-
-  if (name[0] < '1' || name[0] > '9')
-    return -1;
-  join(path, sizeof(path), "/proc/", name, "/stat");
-  fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return -1;
   n = read(fd, buf, sizeof(buf) - 1);
@@ -223,12 +219,23 @@ static long parent_of(const char *name) {
   if (n <= 0)
     return -1;
   buf[n] = '\0';
-  p = strrchr(buf, ')'); /* "pid (comm) S ppid ...": comm may hold anything */
+  p = strrchr(buf, ')'); /* "pid (comm) S ppid ..." */
   if (p == NULL || p[1] != ' ' || p[2] == '\0' || p[3] != ' ')
     return -1;
-  for (p += 4; *p >= '0' && *p <= '9'; p++)
-    ppid = ppid * 10 + (*p - '0');
-  return ppid;
+  *state = p[2];
+  for (*ppid = 0, p += 4; *p >= '0' && *p <= '9'; p++)
+    *ppid = *ppid * 10 + (*p - '0');
+  return 0;
+}
+
+/* The parent of /proc/NAME, or -1. */
+static long parent_of(const char *name) {
+  char path[64], state;
+  long ppid;
+  if (name[0] < '1' || name[0] > '9')
+    return -1;
+  join(path, sizeof(path), "/proc/", name, "/stat");
+  return read_stat(path, &ppid, &state) == 0 ? ppid : -1;
 }
 
 static long to_pid(const char *name) {
@@ -410,25 +417,12 @@ pid_t bench_pidfile_pid(const char *path) {
   return (pid_t)v;
 }
 
-/* ppid and state from /proc/PID/stat; the command name may hold spaces
- * and parentheses, so parse after the last ')'. */
+/* ppid and state from /proc/PID/stat. */
 static int proc_stat(pid_t pid, pid_t *ppid, char *state) {
-  char path[64], buf[512], *p;
-  ssize_t n;
-  int fd;
+  char path[64];
   long pp;
-
   snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  if (n <= 0)
-    return -1;
-  buf[n] = '\0';
-  p = strrchr(buf, ')');
-  if (p == NULL || sscanf(p + 1, " %c %ld", state, &pp) != 2)
+  if (read_stat(path, &pp, state) < 0)
     return -1;
   *ppid = (pid_t)pp;
   return 0;
