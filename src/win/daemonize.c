@@ -233,7 +233,7 @@ static int relaunch(HANDLE daemon_end, HANDLE stdio[3], PROCESS_INFORMATION *pi)
   return err;
 }
 
-static int read_result(dk_daemonizer_t *dz, HANDLE pipe, ULONGLONG deadline) {
+static int read_result(HANDLE pipe, ULONGLONG deadline) {
   struct dk__report r;
   int eof, err;
   for (;;) {
@@ -244,7 +244,6 @@ static int read_result(dk_daemonizer_t *dz, HANDLE pipe, ULONGLONG deadline) {
       return DK_EDIED;
     if (r.kind == DK__REPORT_RESULT)
       return r.value;
-    (void)dz;
   }
 }
 
@@ -285,7 +284,7 @@ static int run_parent(dk_daemonizer_t *dz, const dk_options_t *opts, void *paylo
   err = pipe_io_all(parent_end, 1, blob, blob_len, deadline, &eof);
   free(blob);
   if (err == 0)
-    err = eof ? DK_EDIED : read_result(dz, parent_end, deadline);
+    err = eof ? DK_EDIED : read_result(parent_end, deadline);
 
   if (err < 0) {
     /* A daemon that reported its error exits by itself; any other is
