@@ -96,7 +96,12 @@ void dk_options_init(dk_options_t *opts);
 int dk_daemonizer_init(dk_daemonizer_t *dz);
 int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts,
                  void *payload, size_t payload_len);
+/* The daemon's pid, in the parent; after DK_ERUNNING, the pid of the
+ * process that holds the pid file (0 if it could not be found). */
 uv_pid_t dk_daemon_pid(const dk_daemonizer_t *dz);
+/* The absolute path of the pid file this daemonizer holds (in the daemon)
+ * or asked for (in the parent); NULL if none. */
+const char *dk_daemonizer_pid_file(const dk_daemonizer_t *dz);
 int dk_ready(dk_daemonizer_t *dz, int status);
 void dk_daemonizer_cleanup(dk_daemonizer_t *dz);
 /* In the daemon (POSIX): replaces the process with argv[0] (searched in
@@ -139,7 +144,13 @@ void dk_signals_close(dk_signals_t *sig, dk_signals_close_cb close_cb);
 int dk_signals_received(const dk_signals_t *sig);
 
 int dk_send(const char *pid_file, int dk_signum);
+/* With 0, *pid is the daemon; with DK_ERUNNING (the file is held by a
+ * process other than the one it names), *pid is that holder (0 if it can
+ * not be found). */
 int dk_pid_file_check(const char *pid_file, uv_pid_t *pid);
+/* POSIX: the host's own signal number (SIGKILL, SIGQUIT, 0 to probe...),
+ * proved as dk_send proves it. Windows: UV_ENOTSUP. */
+int dk_kill(const char *pid_file, int signum);
 
 /* A sender for a program that signals the same daemon often: the results
  * of dk_send and dk_pid_file_check, with what they proved kept in the

@@ -30,6 +30,10 @@ uv_pid_t dk_daemon_pid(const dk_daemonizer_t *dz) {
   return dz->daemon_pid;
 }
 
+const char *dk_daemonizer_pid_file(const dk_daemonizer_t *dz) {
+  return dz == NULL || dz->pid_path[0] == '\0' ? NULL : dz->pid_path;
+}
+
 int dk_ready(dk_daemonizer_t *dz, int status) {
   if (dz == NULL || dz->role != DK_DAEMON || status > 0)
     return UV_EINVAL;

@@ -445,8 +445,8 @@ static void sd_on_swap(dk_signals_t *sig, int signum) {
   SD_CHECK(dk_signals_set(sig, signum, sd_on_b) == 0);
 }
 
-/* The child of DK_TEST_FORK_HOLDER: keeps the pid file's open file (and so
- * its flock), takes no signal but SIGKILL (any other stays pending, where
+/* The child of DK_TEST_FORK_HOLDER and DK_TEST_FORK_INHERITOR: lives on
+ * with whatever descriptors it kept, takes no signal but SIGKILL (any other stays pending, where
  * the test can see it), and leaves once the test closes its end. */
 static void sd_holder_main(void) {
   struct pollfd p;
@@ -486,6 +486,13 @@ static int sd_apply(int op, int signum) {
     return 0;
   case DK_TEST_FORK_HOLDER:
     child = fork();
+    if (child == 0)
+      sd_holder_main();
+    if (child < 0)
+      return -errno;
+    return (int)child;
+  case DK_TEST_FORK_INHERITOR:
+    child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (child == 0)
       sd_holder_main();
     if (child < 0)

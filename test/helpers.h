@@ -107,10 +107,13 @@ enum {
   DK_TEST_START,        /* dk_signals_start */
   DK_TEST_PING,         /* nothing: a round trip through the loop */
   DK_TEST_REOPEN_PIDFILE, /* open and close its own pid file: drops the record lock */
-  DK_TEST_FORK_HOLDER,  /* fork a child that keeps the pid file's flock; ACK value: its pid */
+  DK_TEST_FORK_HOLDER,  /* fork() a child that lives on; ACK value: its pid */
   DK_TEST_DIE,          /* _exit(3) at once: no cleanup, the pid file stays */
   DK_TEST_SEND_SELF,    /* dk_send(its own pid file, signum) */
-  DK_TEST_CHECK_SELF    /* dk_pid_file_check(its own pid file): ACK value: the pid */
+  DK_TEST_CHECK_SELF,   /* dk_pid_file_check(its own pid file): ACK value: the pid */
+  DK_TEST_FORK_INHERITOR /* as FORK_HOLDER, but by a raw clone that runs no atfork handler,
+                          * as a child of a program the daemon exec'd: it keeps the pid
+                          * file's descriptor and so its flock */
 };
 enum {
   DK_TEST_REP_CB = 1,   /* signum, value = handler (DK_TEST_HANDLER_*), seq */

@@ -57,6 +57,20 @@ static void assert_refused(const char *path, int want, const char *what) {
   ck_assert_int_eq(dk_pid_file_check(path, NULL), want);
 }
 
+/* The file is held by `holder`, a process it does not name: every send is
+ * refused with DK_ERUNNING, and the check names the holder. */
+static void assert_held_by_other(const char *path, pid_t holder, const char *what) {
+  uv_pid_t pid = 12345;
+  size_t i;
+  for (i = 0; i < N_ELEMS(all_signals); i++)
+    ck_assert_msg(dk_send(path, all_signals[i]) == DK_ERUNNING, "%s: dk_send(%s) gave %s", what,
+                  dk_signal_name(all_signals[i]), dk_err_name(dk_send(path, all_signals[i])));
+  ck_assert_msg(dk_pid_file_check(path, &pid) == DK_ERUNNING, "%s: dk_pid_file_check gave %s",
+                what, dk_err_name(dk_pid_file_check(path, &pid)));
+  ck_assert_msg(pid == holder, "%s: dk_pid_file_check named %ld, the holder is %ld", what,
+                (long)pid, (long)holder);
+}
+
 /* --- a live daemon -------------------------------------------------------- */
 
 START_TEST(test_check_names_live_daemon_and_sends_nothing) {
@@ -156,9 +170,10 @@ START_TEST(test_send_to_daemon_of_another_user_is_eperm) {
   ck_assert_int_eq(check_err, 0);
   /* Without it, /proc/PID/fd of another user's process is closed too. */
   ck_assert_int_eq(dk_test_sigd_command(&d, DK_TEST_REOPEN_PIDFILE, 0), 0);
+  /* /proc/locks, which every user may read, still names the holder. */
   send_as_nobody(dk_test_path(0, "d.pid"), &send_err, &check_err);
   ck_assert_int_eq(send_err, UV_EPERM);
-  ck_assert_int_eq(check_err, UV_EPERM);
+  ck_assert_int_eq(check_err, 0);
   ck_assert(dk_test_sigd_quiet(&d));
   dk_test_sigd_release(&d);
 }
@@ -190,7 +205,7 @@ START_TEST(test_hostile_pid_file_contents_are_refused) {
     const char *fmt; /* PID: the live sleep's pid */
     int want;
   } cases[] = {
-    { "", DK_EBADPIDFILE },
+    { "", UV_ENOENT }, /* empty and unlocked: what a daemon that could not remove it leaves */
     { "\n", DK_EBADPIDFILE },
     { "abc", DK_EBADPIDFILE },
     { "abc\n", DK_EBADPIDFILE },
@@ -305,12 +320,12 @@ START_TEST(test_live_process_that_is_no_daemon_of_ours_is_stale) {
   snprintf(text, sizeof(text), "%ld\n", (long)innocent);
   ck_assert_int_eq(dk_test_write_file("sleep.pid", text), 0);
   assert_refused("sleep.pid", DK_ESTALE, "pid of a live `sleep`");
-  /* Even locked by us: the lock's holder is not the process named. */
+  /* Locked by us: the lock's holder is not the process named. */
   {
     int fd = open("sleep.pid", O_RDONLY | O_CLOEXEC);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(flock(fd, LOCK_EX), 0);
-    assert_refused("sleep.pid", DK_ESTALE, "pid of a live `sleep`, file locked by another");
+    assert_held_by_other("sleep.pid", getpid(), "pid of a live `sleep`, file locked by us");
     close(fd);
   }
   ck_assert(dk_test_alive_unsignalled(innocent));
@@ -383,12 +398,13 @@ START_TEST(test_send_works_after_daemon_dropped_its_record_lock) {
 }
 END_TEST
 
-/* Starts a daemon that forks a child keeping its pid file's flock, then
- * dies without cleanup: the file names the dead daemon, and is locked. */
+/* Starts a daemon that leaves a child sharing its pid file's open file,
+ * as the children of a program it exec'd do, then dies without cleanup:
+ * the file names the dead daemon, and the child holds its flock. */
 static pid_t daemon_dies_leaving_holder(struct dk_test_sigd *d) {
   pid_t holder;
   ck_assert_int_eq(dk_test_sigd_launch(d, "d.pid", NULL, 0), DK_PARENT);
-  holder = dk_test_sigd_command(d, DK_TEST_FORK_HOLDER, 0);
+  holder = dk_test_sigd_command(d, DK_TEST_FORK_INHERITOR, 0);
   ck_assert_int_gt(holder, 1);
   dk_test_track_pid(holder);
   ck_assert_int_eq(dk_test_sigd_command(d, DK_TEST_DIE, 0), 0);
@@ -399,20 +415,45 @@ static pid_t daemon_dies_leaving_holder(struct dk_test_sigd *d) {
   return holder;
 }
 
-START_TEST(test_pid_file_held_by_child_of_dead_daemon_is_stale) {
-  struct dk_test_sigd d;
+START_TEST(test_pid_file_held_by_child_of_dead_daemon_is_erunning_everywhere) {
+  struct dk_test_sigd d, second;
   int status = 0;
   pid_t holder = daemon_dies_leaving_holder(&d);
   /* The dead daemon is our unreaped child: its pid exists (kill(pid, 0)
    * succeeds) and the file is flocked, so "locked and the pid exists" would
-   * pass. Only asking whether that pid holds the lock tells. */
+   * pass. Only asking who holds the lock tells. */
   ck_assert_int_eq(kill(d.pid, 0), 0);
-  assert_refused("d.pid", DK_ESTALE, "held by the child of a dead (zombie) daemon");
+  assert_held_by_other("d.pid", holder, "held by the child of a dead (zombie) daemon");
   ck_assert_int_eq(dk_test_reap(d.pid, 10000, &status), 1);
   ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3);
-  assert_refused("d.pid", DK_ESTALE, "held by the child of a dead (reaped) daemon");
+  assert_held_by_other("d.pid", holder, "held by the child of a dead (reaped) daemon");
+  /* A new start runs into the same holder, and names it. */
+  ck_assert_int_eq(dk_test_sigd_launch(&second, "d.pid", NULL, 0), DK_ERUNNING);
+  ck_assert_int_eq(dk_daemon_pid(&second.dz), holder);
   /* The holder blocks every signal: any sent would be pending still. */
   ck_assert(dk_test_alive_unsignalled(holder));
+  dk_test_sigd_close(&second);
+  dk_test_sigd_close(&d);
+}
+END_TEST
+
+START_TEST(test_forked_child_of_daemon_does_not_hold_its_pid_file) {
+  struct dk_test_sigd d, second;
+  pid_t child;
+  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", NULL, 0), DK_PARENT);
+  child = dk_test_sigd_command(&d, DK_TEST_FORK_HOLDER, 0);
+  ck_assert_int_gt(child, 1);
+  dk_test_track_pid(child);
+  ck_assert_int_eq(dk_test_sigd_command(&d, DK_TEST_DIE, 0), 0);
+  ck_assert(dk_test_wait_exit(d.pid, 10000));
+  /* The daemon is gone, its worker lives: the file is stale, and a new
+   * start takes it over. */
+  ck_assert(dk_test_alive(child));
+  ck_assert(!dk_test_is_flocked("d.pid"));
+  assert_refused("d.pid", DK_ESTALE, "named a dead daemon whose child lives");
+  ck_assert_int_eq(dk_test_sigd_launch(&second, "d.pid", NULL, 0), DK_PARENT);
+  ck_assert(dk_test_alive_unsignalled(child));
+  dk_test_sigd_release(&second);
   dk_test_sigd_close(&d);
 }
 END_TEST
@@ -427,7 +468,7 @@ START_TEST(test_send_refuses_reused_pid) {
   reuser = dk_test_spawn_sleep_reusing(d.pid);
   if (reuser == d.pid) {
     ck_assert_int_eq(dk_test_pid_in_file("d.pid"), reuser);
-    assert_refused("d.pid", DK_ESTALE, "pid reused by a `sleep`");
+    assert_held_by_other("d.pid", holder, "pid reused by a `sleep`");
     ck_assert(dk_test_alive_unsignalled(reuser));
   }
   /* Not root, or always raced: the same from the sender's side, by
@@ -442,7 +483,7 @@ START_TEST(test_send_refuses_reused_pid) {
     close(fd);
   }
   ck_assert(dk_test_is_flocked("d.pid"));
-  assert_refused("d.pid", DK_ESTALE, "locked file rewritten with a `sleep`'s pid");
+  assert_held_by_other("d.pid", holder, "locked file rewritten with a `sleep`'s pid");
   ck_assert(dk_test_alive_unsignalled(reuser));
   ck_assert(dk_test_alive_unsignalled(holder));
   dk_test_sigd_close(&d);
@@ -585,7 +626,8 @@ static Suite *send_suite(void) {
   tcase_add_test(tc, test_stale_pid_file_of_dead_process_is_stale);
   tcase_add_test(tc, test_stale_pid_file_left_by_killed_daemon_is_stale);
   tcase_add_test(tc, test_send_works_after_daemon_dropped_its_record_lock);
-  tcase_add_test(tc, test_pid_file_held_by_child_of_dead_daemon_is_stale);
+  tcase_add_test(tc, test_pid_file_held_by_child_of_dead_daemon_is_erunning_everywhere);
+  tcase_add_test(tc, test_forked_child_of_daemon_does_not_hold_its_pid_file);
   tcase_add_test(tc, test_send_refuses_reused_pid);
   suite_add_tcase(s, tc);
 

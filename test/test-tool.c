@@ -173,9 +173,10 @@ START_TEST(test_status_lsb_codes) {
   ck_assert_int_eq(r.status, 4);
   assert_contains(r.out, "unknown");
 
+  /* Empty and unlocked: what a daemon that may not remove its file leaves. */
   ck_assert_int_eq(dk_test_write_file("empty.pid", ""), 0);
   DK_RUN(&r, T, "status", "empty.pid");
-  ck_assert_int_eq(r.status, 4);
+  ck_assert_int_eq(r.status, 3);
 
   ck_assert_int_eq(dk_test_write_file("one.pid", "1\n"), 0);
   DK_RUN(&r, T, "status", "one.pid");
@@ -225,7 +226,7 @@ START_TEST(test_send_exit_codes) {
 
   ck_assert_int_eq(dk_test_write_file("empty.pid", ""), 0);
   DK_RUN(&r, T, "send", "empty.pid", "TERM");
-  ck_assert_int_eq(r.status, 2);
+  ck_assert_int_eq(r.status, 1);
   ck_assert_int_eq(count_lines(r.err), 1);
 }
 END_TEST
@@ -370,6 +371,12 @@ START_TEST(test_run_refuses_a_pid_file_held_by_a_live_daemon) {
   DK_RUN(&r, T, "run", "--pidfile", "s.pid", "--", "sleep", "31");
   ck_assert_int_eq(r.status, 1);
   assert_contains(r.err, "already holds the pid file");
+  {
+    char want[128]; /* the refusal names the holder */
+    snprintf(want, sizeof(want), "s.pid: a live daemon already holds the pid file (pid %ld)",
+             (long)first);
+    assert_contains(r.err, want);
+  }
   /* The first one is untouched, and the only one. */
   ck_assert(dk_test_alive(first));
   ck_assert_int_eq(dk_test_pid_in_file("s.pid"), first);

@@ -66,6 +66,14 @@ static int cmd_send(int argc, char **argv) {
   err = dk_send(argv[0], signum);
   if (err == 0)
     return SEND_OK;
+  if (err == DK_ERUNNING) {
+    uv_pid_t holder = 0;
+    dk_pid_file_check(argv[0], &holder);
+    fprintf(stderr,
+            "daemoniker: send: %s: held by pid %ld, which it does not name; nothing sent\n",
+            argv[0], (long)holder);
+    return SEND_NOT_RUNNING;
+  }
   fprintf(stderr, "daemoniker: send: %s: %s\n", argv[0], dk_strerror(err));
   return (err == DK_ESTALE || err == UV_ENOENT) ? SEND_NOT_RUNNING : SEND_FAILED;
 }
@@ -90,6 +98,12 @@ static int cmd_status(int argc, char **argv) {
   case UV_ENOENT:
     printf("not running\n");
     return LSB_NOT_RUNNING;
+  case DK_ERUNNING:
+    /* A child of a dead daemon, say, that kept the pid file open: no
+     * new start can take the file until that process is gone. */
+    printf("unknown: the pid file %s is held by pid %ld, which it does not name\n", argv[0],
+           (long)pid);
+    return LSB_UNKNOWN;
   default:
     printf("unknown: %s: %s\n", argv[0], dk_strerror(err));
     return LSB_UNKNOWN;
@@ -192,6 +206,11 @@ static int cmd_run(int argc, char **argv) {
      * returns DK_PARENT; on failure the parent got exec's error. */
     dk_exec(&dz, argv);
     _exit(127);
+  }
+  if (r == DK_ERUNNING) {
+    fprintf(stderr, "daemoniker: run: %s: %s: %s (pid %ld)\n", argv[0], opts.pid_file,
+            dk_strerror(r), (long)dk_daemon_pid(&dz));
+    return 1;
   }
   if (r < 0) {
     fprintf(stderr, "daemoniker: run: %s: %s\n", argv[0], dk_strerror(r));

@@ -90,9 +90,14 @@ static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detac
   while (chdir(workdir) < 0)
     if (errno != EINTR)
       return DK__ERR(errno);
-  err = dk__pidfile_claim(dz->pid_path);
-  if (err < 0)
-    return err;
+  if (dz->pid_path[0] != '\0') {
+    pid_t holder = 0;
+    err = dk__pidfile_claim(dz->pid_path, dz->have_ids ? (uid_t)dz->uid : geteuid(), &holder);
+    if (err == DK_ERUNNING)
+      dz->daemon_pid = (uv_pid_t)holder;
+    if (err < 0)
+      return err;
+  }
   err = dk__drop_ids(dz);
   if (err < 0) {
     dk__pidfile_drop();
@@ -127,6 +132,8 @@ static int run_middle(dk_daemonizer_t *dz, const dk_options_t *opts, int fd) {
   }
 
   err = setup_daemon(dz, opts, 1);
+  if (err == DK_ERUNNING)
+    send_report(fd, DK__REPORT_HOLDER, (int)dz->daemon_pid);
   if (err < 0) {
     send_report(fd, DK__REPORT_RESULT, err);
     _exit(1);
@@ -209,6 +216,7 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
   struct dk__report r;
   size_t have = 0;
   int result = 1, reported = 0, exec_pending = 0, got;
+  uv_pid_t holder = 0;
 
   while (result == 1) {
     got = read_report(fd, deadline, &r, buf, &have);
@@ -220,6 +228,8 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
       exec_pending = 1;
     } else if (r.kind == DK__REPORT_PID) {
       dz->daemon_pid = (uv_pid_t)r.value;
+    } else if (r.kind == DK__REPORT_HOLDER) {
+      holder = (uv_pid_t)r.value;
     } else if (r.kind == DK__REPORT_RESULT) {
       /* The daemon's result can overtake the middle's pid report. */
       if (r.pid != middle && dz->daemon_pid == 0)
@@ -252,6 +262,9 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
   close(fd);
   dk__pidfile_remove_if_stale(dz->pid_path, dz->daemon_pid, before);
   reap(middle);
+  /* The daemon that failed is gone: who is in its way is more use. */
+  if (result == DK_ERUNNING)
+    dz->daemon_pid = holder;
   return result;
 }
 
@@ -324,10 +337,12 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
   int err = dk__daemonize_begin(dz, payload, payload_len);
   if (err == 0)
     err = check_options(opts);
-  if (err == 0)
+  if (err == 0 && opts->pid_file != NULL)
     err = absolute_path(opts->pid_file, dz->pid_path, sizeof(dz->pid_path));
   if (err == 0)
     err = dk__resolve_ids(dz, opts);
+  if (err == 0)
+    err = dk__pidfile_prepare();
   if (err < 0)
     return err;
   dz->flags = opts->flags;

@@ -1,21 +1,29 @@
-/* Pid files on POSIX: claiming one for the daemon's whole life, and telling
- * a sender whether the pid written in one may be signalled.
+/* Claiming a pid file on POSIX for the daemon's whole life, and giving it
+ * up. The other half, telling whether a pid file's holder may be
+ * signalled, is proof.c.
  *
  * The daemon holds two locks on its pid file:
- *  - flock(LOCK_EX) belongs to the open file, so it survives the daemon
- *    opening and closing the same file elsewhere; it is what a second
- *    instance runs into and what `pkill -F FILE -L` tests.
+ *  - flock(LOCK_EX) belongs to the open file. It is what "held" means
+ *    everywhere: what a second instance runs into, what `pkill -F FILE -L`
+ *    tests, what dk_send and dk_pid_file_check ask about.
  *  - a POSIX record lock belongs to the process: F_GETLK tells a sender the
- *    holder's pid without taking any lock, which is one cheap syscall. It is
- *    dropped if the daemon closes any descriptor of the file, so a sender
- *    that finds no record lock falls back to /proc (Linux).
- * A sender never takes a lock itself: a transient lock of a sender's would
- * make a daemon that is starting at that moment report DK_ERUNNING.
+ *    holder's pid without taking any lock, in one cheap syscall. A process
+ *    loses it when it closes any descriptor of the file, so this process
+ *    never opens its own pid file again (dk__pidfile_held_fd), and a sender
+ *    that finds no record lock asks /proc (proof.c).
+ *
+ * The file appears whole: the pid is written to a temporary file in the
+ * same directory, which is locked and then linked (no file yet) or renamed
+ * (a stale one) into place, so a reader sees no file, the old file, or
+ * "<pid>\n" of a locked, live daemon; never an empty or half-written one.
+ * The stale file's flock is held across the rename, so two daemons starting
+ * at once never both win. Where the directory may not be written but the
+ * file may (an init script made it for an unprivileged daemon), the file is
+ * rewritten in place, under its lock.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -30,10 +38,12 @@
 static struct {
   pid_t owner;
   int fd;
+  dev_t dev;
+  ino_t ino;
   char path[DK_PATH_MAX];
-} held = { 0, -1, { 0 } };
+} held = { 0, -1, 0, 0, { 0 } };
 
-static int open_retry(const char *path, int flags, mode_t mode) {
+int dk__open_retry(const char *path, int flags, mode_t mode) {
   int fd;
   do
     fd = open(path, flags, mode);
@@ -49,8 +59,41 @@ static int flock_retry(int fd, int op) {
   return r;
 }
 
-static int same_file(const struct stat *a, const struct stat *b) {
+int dk__same_inode(const struct stat *a, const struct stat *b) {
   return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* A child that the daemon forks gets a copy of the pid file's descriptor,
+ * and with it a share of the flock, which would outlive the daemon. The
+ * child closes its copy: that drops nothing of the daemon's (the flock
+ * stays while the daemon's descriptor refers to the open file; record
+ * locks are not inherited). */
+static void forget_in_child(void) {
+  if (held.fd >= 0)
+    close(held.fd);
+  held.fd = -1;
+  held.owner = 0;
+}
+
+int dk__pidfile_prepare(void) {
+  static int registered;
+  /* pthread_atfork allocates: before any fork, never after. */
+  if (!registered) {
+    if (pthread_atfork(NULL, NULL, forget_in_child) != 0)
+      return UV_ENOMEM;
+    registered = 1;
+  }
+  return 0;
+}
+
+int dk__pidfile_held_fd(const struct stat *st) {
+  if (held.fd < 0 || held.owner != getpid() || st->st_dev != held.dev || st->st_ino != held.ino)
+    return -1;
+  return held.fd;
+}
+
+int dk__pidfile_holds_any(void) {
+  return held.fd >= 0 && held.owner == getpid();
 }
 
 static int write_all_at(int fd, const char *buf, size_t len) {
@@ -66,12 +109,21 @@ static int write_all_at(int fd, const char *buf, size_t len) {
   return 0;
 }
 
-/* Takes the lock on an open pid file, or says who is in the way. */
-static int lock_pidfile(int fd) {
-  struct flock rec;
+static int write_pid(int fd) {
+  char text[24];
+  size_t len = dk__pid_format((long)getpid(), text);
+  int err = write_all_at(fd, text, len), r;
+  if (err < 0)
+    return err;
+  /* ftruncate can be interrupted (NFS, FUSE); in DK_FOREGROUND the
+   * caller's signal handlers are still in place. */
+  while ((r = ftruncate(fd, (off_t)len)) < 0 && errno == EINTR)
+    ;
+  return r < 0 ? DK__ERR(errno) : 0;
+}
 
-  if (flock_retry(fd, LOCK_EX | LOCK_NB) < 0)
-    return errno == EWOULDBLOCK ? DK_ERUNNING : DK__ERR(errno);
+static int record_lock(int fd) {
+  struct flock rec;
   memset(&rec, 0, sizeof(rec));
   rec.l_type = F_WRLCK;
   rec.l_whence = SEEK_SET;
@@ -80,79 +132,188 @@ static int lock_pidfile(int fd) {
   return 0;
 }
 
-/* Opens, locks and writes the pid file. Runs in the daemon after fork. */
-int dk__pidfile_claim(const char *path) {
-  struct stat by_fd, by_path;
-  char text[24];
-  size_t len, path_len;
-  int attempt, fd, err, r;
+static int lock_both(int fd) {
+  if (flock_retry(fd, LOCK_EX | LOCK_NB) < 0)
+    return errno == EWOULDBLOCK ? DK_ERUNNING : DK__ERR(errno);
+  return record_lock(fd);
+}
 
-  path_len = strlen(path);
-  if (path_len >= sizeof(held.path))
+/* "<dir>/.<base>.<pid>": the temporary name, made without allocating. */
+static int temp_name(const char *path, pid_t pid, char *out, size_t size) {
+  const char *slash = strrchr(path, '/');
+  size_t dir_len = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+  size_t base_len = strlen(path) - dir_len;
+  char digits[24];
+  size_t n = dk__pid_format((long)pid, digits) - 1; /* without its newline */
+
+  if (dir_len + 1 + base_len + 1 + n + 1 > size)
     return UV_ENAMETOOLONG;
+  memcpy(out, path, dir_len);
+  out[dir_len] = '.';
+  memcpy(out + dir_len + 1, path + dir_len, base_len);
+  out[dir_len + 1 + base_len] = '.';
+  memcpy(out + dir_len + 2 + base_len, digits, n);
+  out[dir_len + 2 + base_len + n] = '\0';
+  return 0;
+}
 
-  /* A previous holder may unlink the file between our open and our lock:
-   * we would then hold a lock on a name nobody can see. Retry on a fresh
-   * open whenever the locked file is no longer the one at the path. */
+int dk__pidfile_temp_name(const char *path, pid_t pid, char *out, size_t size) {
+  return temp_name(path, pid, out, size);
+}
+
+/* A pid file that is there already is taken over only if nobody else could
+ * have put it there for us to write through (systemd's rules for PIDFile=):
+ * a regular file, with one link (a hard link to, say, /etc/shadow would be
+ * rewritten), owned by root or by the user the daemon runs as. */
+static int check_existing(int fd, uid_t user, struct stat *st) {
+  if (fstat(fd, st) < 0)
+    return DK__ERR(errno);
+  if (!S_ISREG(st->st_mode))
+    return UV_EINVAL;
+  if (st->st_nlink > 1)
+    return UV_EMLINK;
+  if (st->st_uid != 0 && st->st_uid != user)
+    return UV_EPERM;
+  return 0;
+}
+
+/* The new pid file, whole and locked, under the temporary name. */
+static int make_temp(const char *tmp) {
+  const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+  int fd = dk__open_retry(tmp, flags, 0644), err;
+
+  /* Left by a process that had our pid and was killed mid-claim. */
+  if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+    fd = dk__open_retry(tmp, flags, 0644);
+  if (fd < 0)
+    return DK__ERR(errno);
+  fd = dk__fd_above_stdio(fd);
+  if (fd < 0)
+    return fd;
+  /* Readable by every user, whatever the daemon's umask: `kill $(cat f)`. */
+  err = fchmod(fd, 0644) < 0 ? DK__ERR(errno) : write_pid(fd);
+  if (err == 0)
+    err = lock_both(fd);
+  if (err < 0) {
+    close(fd);
+    unlink(tmp);
+    return err;
+  }
+  return fd;
+}
+
+/* The fallback for a directory we may not write: the stale file `old`,
+ * whose flock we hold, is rewritten in place. */
+static int rewrite_in_place(int old) {
+  int err = record_lock(old);
+  if (err == 0)
+    err = write_pid(old);
+  return err;
+}
+
+static void remember(int fd, const char *path, size_t path_len) {
+  struct stat st;
+  memcpy(held.path, path, path_len + 1);
+  held.fd = fd;
+  held.owner = getpid();
+  if (fstat(fd, &st) == 0) {
+    held.dev = st.st_dev;
+    held.ino = st.st_ino;
+  }
+}
+
+/* Runs in the daemon after fork: no allocation, no locks but the file's. */
+int dk__pidfile_claim(const char *path, uid_t user, pid_t *holder) {
+  char tmp[DK_PATH_MAX + 32];
+  struct stat st, now;
+  size_t path_len = strlen(path);
+  int attempt, old, fd, err, r;
+
+  if (path_len >= sizeof(held.path) || temp_name(path, getpid(), tmp, sizeof(tmp)) < 0)
+    return UV_ENAMETOOLONG;
   for (attempt = 0; attempt < 16; attempt++) {
-    fd = open_retry(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-                    0644);
-    if (fd < 0)
+    old = dk__open_retry(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+    if (old < 0 && errno == EACCES)
+      old = dk__open_retry(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+    if (old < 0 && errno != ENOENT)
       return DK__ERR(errno);
-    if (fstat(fd, &by_fd) < 0) {
-      err = DK__ERR(errno);
-      close(fd);
-      return err;
+    if (old >= 0) {
+      old = dk__fd_above_stdio(old);
+      if (old < 0)
+        return old;
+      err = check_existing(old, user, &st);
+      if (err == 0 && flock_retry(old, LOCK_EX | LOCK_NB) < 0)
+        err = errno == EWOULDBLOCK ? DK_ERUNNING : DK__ERR(errno);
+      if (err == DK_ERUNNING)
+        *holder = dk__pidfile_find_holder(old, &st);
+      if (err < 0) {
+        close(old);
+        return err;
+      }
+      /* Renamed or removed between our open and our lock: look again. */
+      if (stat(path, &now) < 0 || !dk__same_inode(&st, &now)) {
+        close(old);
+        continue;
+      }
     }
-    if (!S_ISREG(by_fd.st_mode)) {
-      close(fd);
-      return UV_EINVAL;
+
+    fd = make_temp(tmp);
+    if (fd < 0 && old >= 0 && (fd == UV_EACCES || fd == UV_EPERM || fd == UV_EROFS)) {
+      err = rewrite_in_place(old);
+      if (err < 0) {
+        close(old);
+        return err;
+      }
+      remember(old, path, path_len);
+      return 0;
     }
-    err = lock_pidfile(fd);
+    if (fd < 0) {
+      if (old >= 0)
+        close(old);
+      return fd;
+    }
+    if (old >= 0) {
+      r = rename(tmp, path);
+    } else {
+      r = link(tmp, path);
+      unlink(tmp);
+    }
+    err = r < 0 ? DK__ERR(errno) : 0;
+    if (r < 0 && old >= 0)
+      unlink(tmp);
+    if (old >= 0)
+      close(old);
+    if (err == UV_EEXIST && old < 0) {
+      close(fd); /* another start made the file first: contend for it */
+      continue;
+    }
     if (err < 0) {
       close(fd);
       return err;
     }
-    if (stat(path, &by_path) == 0 && same_file(&by_fd, &by_path))
-      break;
-    close(fd);
-    fd = -1;
+    remember(fd, path, path_len);
+    return 0;
   }
-  if (fd < 0)
-    return UV_EAGAIN;
-
-  len = dk__pid_format((long)getpid(), text);
-  /* ftruncate can be interrupted (NFS, FUSE); in DK_FOREGROUND the
-   * caller's signal handlers are still in place. Retried like the rest. */
-  err = 0;
-  while ((r = ftruncate(fd, 0)) < 0 && errno == EINTR)
-    ;
-  if (r < 0 || (err = write_all_at(fd, text, len)) < 0) {
-    err = err < 0 ? err : DK__ERR(errno);
-    unlink(path);
-    close(fd);
-    return err;
-  }
-  /* Readable by every user, whatever the daemon's umask: `kill $(cat f)`. */
-  (void)fchmod(fd, 0644);
-
-  memcpy(held.path, path, path_len + 1);
-  held.fd = fd;
-  held.owner = getpid();
-  return 0;
+  return UV_EAGAIN;
 }
 
-/* Removes the pid file this process holds. A child forked by the daemon
- * inherits `held` and runs the same atexit handler: the owner test keeps it
- * from removing its parent's pid file. */
+/* Removes the pid file this process holds. The owner test keeps a child
+ * that did not exec (its copy of `held` runs the same atexit handler) from
+ * removing its parent's pid file. A daemon that switched to a user who may
+ * not remove it from its directory empties it instead, through the
+ * descriptor it opened before: an empty file that nobody holds reads as no
+ * daemon. */
 void dk__pidfile_drop(void) {
   struct stat by_fd, by_path;
+  int r;
 
   if (held.fd < 0 || held.owner != getpid())
     return;
   if (fstat(held.fd, &by_fd) == 0 && stat(held.path, &by_path) == 0 &&
-      same_file(&by_fd, &by_path))
-    unlink(held.path);
+      dk__same_inode(&by_fd, &by_path) && unlink(held.path) < 0 &&
+      (errno == EACCES || errno == EPERM || errno == EROFS))
+    while ((r = ftruncate(held.fd, 0)) < 0 && errno == EINTR)
+      ;
   close(held.fd);
   held.fd = -1;
   held.owner = 0;
@@ -168,160 +329,40 @@ int dk__pidfile_inherit(int on) {
   return 0;
 }
 
-/* Reads the pid file open as `fd` from its start and parses it strictly:
- * one pread, so that a sender holding the descriptor can read it again. */
-int dk__pidfile_parse_fd(int fd, pid_t *pid_out) {
-  char buf[DK__PIDFILE_MAX];
-  ssize_t n;
-  long pid;
-  int err;
-
-  do
-    n = pread(fd, buf, sizeof(buf), 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    return DK__ERR(errno);
-  err = (size_t)n == sizeof(buf) ? DK_EBADPIDFILE : dk__pid_parse(buf, (size_t)n, &pid);
-  if (err < 0)
-    return err;
-  *pid_out = (pid_t)pid;
-  return 0;
-}
-
-/* Opens a pid file for reading and parses it strictly. On success the
- * descriptor stays open for the holder check, and *st (if not NULL) is
- * what fstat said of it. */
-int dk__pidfile_read_stat(const char *path, int *fd_out, pid_t *pid_out, struct stat *st) {
-  struct stat own;
-  int fd, err;
-
-  if (st == NULL)
-    st = &own;
-  fd = open_retry(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
-  if (fd < 0) {
-    /* A symlink is refused, not followed: it could point anywhere. */
-    if (errno == ELOOP)
-      return DK_EBADPIDFILE;
-    return DK__ERR(errno);
-  }
-  if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
-    close(fd);
-    return DK_EBADPIDFILE;
-  }
-  err = dk__pidfile_parse_fd(fd, pid_out);
-  if (err < 0) {
-    close(fd);
-    return err;
-  }
-  *fd_out = fd;
-  return 0;
-}
-
-int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out) {
-  return dk__pidfile_read_stat(path, fd_out, pid_out, NULL);
-}
-
-#ifdef __linux__
-/* Does process `pid` hold an flock on the file open as `fd`? Linux shows
- * each descriptor's target in /proc/PID/fd and its locks in fdinfo. */
-static int proc_holds_flock(int fd, pid_t pid) {
-  char dir_path[64], entry_path[320], info[512];
-  struct stat target, mine;
-  struct dirent *ent;
-  DIR *dir;
-  FILE *f;
-  int found = 0;
-
-  if (fstat(fd, &mine) < 0)
-    return DK__ERR(errno);
-  snprintf(dir_path, sizeof(dir_path), "/proc/%ld/fd", (long)pid);
-  dir = opendir(dir_path);
-  if (dir == NULL)
-    return errno == ENOENT ? DK_ESTALE : UV_EPERM;
-  while (!found && (ent = readdir(dir)) != NULL) {
-    if (ent->d_name[0] == '.')
-      continue;
-    snprintf(entry_path, sizeof(entry_path), "%s/%s", dir_path, ent->d_name);
-    if (stat(entry_path, &target) < 0 || !same_file(&target, &mine))
-      continue;
-    snprintf(entry_path, sizeof(entry_path), "/proc/%ld/fdinfo/%s", (long)pid, ent->d_name);
-    f = fopen(entry_path, "re");
-    if (f == NULL)
-      continue;
-    while (fgets(info, sizeof(info), f) != NULL)
-      if (strncmp(info, "lock:", 5) == 0 && strstr(info, "FLOCK") != NULL)
-        found = 1;
-    fclose(f);
-  }
-  closedir(dir);
-  return found ? 0 : DK_ESTALE;
-}
-#endif
-
-/* The pid of the process that holds a POSIX record lock on the file open
- * as `fd`, as F_GETLK names it; 0 if it names nobody (no such lock, our own
- * lock, which F_GETLK does not show us, or an error). One fcntl, no lock
- * taken. */
-pid_t dk__pidfile_lock_holder(int fd) {
-  struct flock rec;
-
-  memset(&rec, 0, sizeof(rec));
-  rec.l_type = F_RDLCK;
-  rec.l_whence = SEEK_SET;
-  if (fcntl(fd, F_GETLK, &rec) == 0 && rec.l_type != F_UNLCK)
-    return rec.l_pid;
-  return 0;
-}
-
-/* 0 if `pid` is the live process that holds the lock of the pid file open
- * as `fd`; DK_ESTALE if not (dead, or a reused pid); UV_EPERM if we may not
- * look. *by_record_lock (if not NULL) tells which lock proved it: 1 the
- * record lock (F_GETLK), 0 the flock seen through /proc. */
-int dk__pidfile_holder_ok(int fd, pid_t pid, int *by_record_lock) {
-  if (by_record_lock != NULL)
-    *by_record_lock = 0;
-  if (dk__pidfile_lock_holder(fd) == pid) {
-    if (by_record_lock != NULL)
-      *by_record_lock = 1;
-    return 0;
-  }
-#ifdef __linux__
-  return proc_holds_flock(fd, pid);
-#else
-  return DK_ESTALE;
-#endif
-}
-
 /* The parent's cleanup after a daemon failed or was killed: the daemon
  * cannot remove its pid file itself. Removed, once nobody holds it: a file
  * that names that daemon, and a file that was not at the path before this
- * start (`before`: what was there, NULL if nothing), whatever it holds.
- * The second is why: a claim that fails after its open (the lock refused
- * or failing, a crash before the pid is written) leaves the empty file that
- * its O_CREAT made, which used to outlive the failed start. A file that was
- * there before and names someone else is not ours to remove, and no file
- * that a live process holds is removed. The dead daemon's lock goes away as
- * the kernel closes its files, which can come a moment after the parent saw
- * its end of the report channel close. */
+ * start (`before`: what was there, NULL if nothing), whatever it holds; and
+ * the daemon's temporary file, should it have been killed mid-claim. A
+ * file that was there before and names someone else is not ours to remove,
+ * and no file that a live process holds is removed. The dead daemon's lock
+ * goes away as the kernel closes its files, which can come a moment after
+ * the parent saw its end of the report channel close. */
 void dk__pidfile_remove_if_stale(const char *path, pid_t pid, const struct stat *before) {
   struct timespec pause = { 0, 1000000 };
+  char tmp[DK_PATH_MAX + 32];
   struct stat by_fd, by_path;
   pid_t named;
   int fd, tries, names_it = 0;
 
-  if (dk__pidfile_read(path, &fd, &named) == 0)
-    names_it = pid > 0 && named == pid;
-  else if ((fd = open_retry(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-                            0)) < 0)
+  if (pid > 0 && temp_name(path, pid, tmp, sizeof(tmp)) == 0)
+    unlink(tmp);
+  fd = dk__open_retry(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+  if (fd < 0)
     return;
-  if (!names_it && (fstat(fd, &by_fd) < 0 || !S_ISREG(by_fd.st_mode) ||
-                    (before != NULL && same_file(before, &by_fd)))) {
+  if (fstat(fd, &by_fd) < 0 || !S_ISREG(by_fd.st_mode)) {
+    close(fd);
+    return;
+  }
+  if (dk__pidfile_parse_fd(fd, &named) == 0)
+    names_it = pid > 0 && named == pid;
+  if (!names_it && before != NULL && dk__same_inode(before, &by_fd)) {
     close(fd);
     return;
   }
   for (tries = 0; tries < 1000; tries++) {
     if (flock_retry(fd, LOCK_EX | LOCK_NB) == 0) {
-      if (fstat(fd, &by_fd) == 0 && stat(path, &by_path) == 0 && same_file(&by_fd, &by_path))
+      if (fstat(fd, &by_fd) == 0 && stat(path, &by_path) == 0 && dk__same_inode(&by_fd, &by_path))
         unlink(path);
       break;
     }

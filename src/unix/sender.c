@@ -2,7 +2,7 @@
  * check proved kept in the caller's struct, so that signalling the same
  * daemon again costs three cheap calls and the signal instead of eight.
  *
- * The full check is dk_send's own (dk__send_check in send.c): open the pid
+ * The full check is dk_send's own (dk__prove in proof.c): open the pid
  * file, read the pid P it names, pin P with a pidfd, and find P holding the
  * file's POSIX record lock. After one that succeeded through the record
  * lock, the sender keeps the file's descriptor (O_CLOEXEC), its identity
@@ -129,35 +129,30 @@ static int send_kept(const dk_sender_t *s, int host_signum) {
 }
 
 /* dk_send's full check and, for host_signum > 0, its signal; keeps what a
- * success through the record lock proved. */
+ * success through the record lock proved. A process never keeps its own
+ * pid file's descriptor: it is the one the daemon holds. */
 static int full(dk_sender_t *s, int host_signum, pid_t *pid_out) {
-  struct stat st;
-  int fd = -1, pidfd = -1, by_record_lock = 0, err;
-  pid_t pid;
+  struct dk__proof p;
+  int err = dk__prove(s->path, 1, &p);
 
-  err = dk__send_check(s->path, &pid, &pidfd, &fd, &st, &by_record_lock);
-  if (err < 0)
-    return err;
-  if (host_signum > 0)
-    err = dk__send_pinned(pidfd, pid, host_signum);
-  if (err == 0 && by_record_lock && pidfd >= 0) {
-    s->fd = fd;
-    s->pidfd = pidfd;
-    s->pid = (int)pid;
-    s->dev = (unsigned long long)st.st_dev;
-    s->ino = (unsigned long long)st.st_ino;
-    s->mode = (unsigned)st.st_mode;
-    s->uid = (unsigned)st.st_uid;
-    s->gid = (unsigned)st.st_gid;
-    s->ctime_sec = (long long)st.st_ctim.tv_sec;
-    s->ctime_nsec = (long)st.st_ctim.tv_nsec;
+  if (err == 0 && host_signum > 0)
+    err = dk__send_pinned(p.pidfd, p.pid, host_signum);
+  if ((err == 0 || err == DK_ERUNNING) && pid_out != NULL)
+    *pid_out = p.holder;
+  if (err == 0 && p.by_record_lock && p.pidfd >= 0 && !p.own) {
+    s->fd = p.fd;
+    s->pidfd = p.pidfd;
+    s->pid = (int)p.pid;
+    s->dev = (unsigned long long)p.st.st_dev;
+    s->ino = (unsigned long long)p.st.st_ino;
+    s->mode = (unsigned)p.st.st_mode;
+    s->uid = (unsigned)p.st.st_uid;
+    s->gid = (unsigned)p.st.st_gid;
+    s->ctime_sec = (long long)p.st.st_ctim.tv_sec;
+    s->ctime_nsec = (long)p.st.st_ctim.tv_nsec;
   } else {
-    close(fd);
-    if (pidfd >= 0)
-      close(pidfd);
+    dk__proof_release(&p);
   }
-  if (err == 0 && pid_out != NULL)
-    *pid_out = pid;
   return err;
 }
 
@@ -185,7 +180,7 @@ int dk_sender_check(dk_sender_t *s, uv_pid_t *pid) {
   }
   dk_sender_close(s);
   err = full(s, 0, &found);
-  if (err == 0 && pid != NULL)
+  if ((err == 0 || err == DK_ERUNNING) && pid != NULL)
     *pid = (uv_pid_t)found;
   return err;
 }

@@ -259,3 +259,13 @@ int dk__drop_ids(const dk_daemonizer_t *dz) {
     return DK__ERR(errno);
   return 0;
 }
+
+int dk__fd_above_stdio(int fd) {
+  int moved, err;
+  if (fd > 2)
+    return fd;
+  moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  err = moved < 0 ? DK__ERR(errno) : 0;
+  close(fd);
+  return moved < 0 ? err : moved;
+}

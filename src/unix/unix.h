@@ -9,24 +9,44 @@
 /* On POSIX libuv's codes are negated errno values. */
 #define DK__ERR(e) (-(e))
 
-/* pidfile.c. Claiming and dropping run in the daemon after fork: they
- * neither allocate nor lock. */
-int dk__pidfile_claim(const char *abs_path);
+/* pidfile.c: claiming and dropping run in the daemon after fork: they
+ * neither allocate nor lock. dk__pidfile_prepare runs before the fork.
+ * A claim refused with DK_ERUNNING sets *holder to the holder's pid (0 if
+ * it can not be found). */
+int dk__pidfile_prepare(void);
+int dk__pidfile_claim(const char *abs_path, uid_t user, pid_t *holder);
 int dk__pidfile_inherit(int on);
-int dk__pidfile_read(const char *path, int *fd_out, pid_t *pid_out);
-int dk__pidfile_read_stat(const char *path, int *fd_out, pid_t *pid_out, struct stat *st);
+void dk__pidfile_remove_if_stale(const char *path, pid_t pid, const struct stat *before);
+/* The descriptor of the pid file this process holds, if `st` is that
+ * file; else -1. Never to be closed by the caller. */
+int dk__pidfile_held_fd(const struct stat *st);
+int dk__pidfile_holds_any(void);
+int dk__pidfile_temp_name(const char *path, pid_t pid, char *out, size_t size);
+int dk__open_retry(const char *path, int flags, mode_t mode);
+int dk__same_inode(const struct stat *a, const struct stat *b);
+
+/* proof.c: whether the pid a pid file names holds it (see there for the
+ * results). With pin, p->pidfd pins that process first (-1 without
+ * pidfds). On return p->fd is the file (-1 if it could not be opened),
+ * p->holder the holder's pid with 0 and DK_ERUNNING, and
+ * p->by_record_lock tells that F_GETLK proved it; dk__proof_release
+ * closes what the proof opened, whatever it returned. */
+struct dk__proof {
+  pid_t pid;          /* named in the file */
+  pid_t holder;       /* holds the file's lock; 0 if unknown */
+  int fd;
+  int own;            /* fd is this process's held descriptor: kept open */
+  int pidfd;
+  int by_record_lock;
+  struct stat st;
+};
+int dk__prove(const char *path, int pin, struct dk__proof *p);
+void dk__proof_release(struct dk__proof *p);
 int dk__pidfile_parse_fd(int fd, pid_t *pid_out);
 pid_t dk__pidfile_lock_holder(int fd);
-int dk__pidfile_holder_ok(int fd, pid_t pid, int *by_record_lock);
-void dk__pidfile_remove_if_stale(const char *path, pid_t pid, const struct stat *before);
+pid_t dk__pidfile_find_holder(int fd, const struct stat *st);
 
-/* send.c: the checks of dk_send, shared with the cached sender (sender.c).
- * dk__send_check reads the pid file and proves its holder, as dk_send does;
- * with pidfd, pins the process first (*pidfd is -1 without pidfds); with
- * fd_out, hands the pid file's descriptor over instead of closing it, with
- * *st from its fstat and *by_record_lock from dk__pidfile_holder_ok. */
-int dk__send_check(const char *pid_file, pid_t *pid, int *pidfd, int *fd_out, struct stat *st,
-                   int *by_record_lock);
+/* send.c: the signal, to the pinned process (pidfd >= 0) or to pid. */
 int dk__send_pinned(int pidfd, pid_t pid, int host_signum);
 
 /* setup.c: the steps a daemon takes, each safe between fork and return. */
@@ -35,6 +55,9 @@ int dk__close_inherited(const int *keep, size_t nkeep, int also_keep);
 int dk__redirect_stdio(const dk_options_t *opts, int null_by_default);
 int dk__resolve_ids(dk_daemonizer_t *dz, const dk_options_t *opts);
 int dk__drop_ids(const dk_daemonizer_t *dz);
+/* Moves fd to the lowest free number >= 3 (close-on-exec), closing fd;
+ * the new descriptor, or a negative error (fd closed). */
+int dk__fd_above_stdio(int fd);
 
 /* notify.c: systemd's readiness protocol, without libsystemd. */
 int dk__notify(const char *state);

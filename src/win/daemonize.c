@@ -509,6 +509,8 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
   err = dk__options_check(opts);
   if (err < 0)
     return err;
+  if (opts->pid_file == NULL)
+    return UV_EINVAL; /* the Windows half has no pid-file-less foreground yet */
   if (GetFullPathNameA(opts->pid_file, sizeof(dz->pid_path), dz->pid_path, NULL) == 0)
     return DK__WIN_ERR(GetLastError());
   dz->flags = opts->flags;

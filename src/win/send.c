@@ -52,3 +52,11 @@ int dk_send(const char *pid_file, int dk_signum) {
   CloseHandle(event);
   return err;
 }
+
+/* Windows has no signal numbers of its own to send: dk_send's six names
+ * are all there is. */
+int dk_kill(const char *pid_file, int signum) {
+  (void)pid_file;
+  (void)signum;
+  return UV_ENOTSUP;
+}
