@@ -466,9 +466,32 @@ static void sd_holder_main(void) {
   _exit(0);
 }
 
+/* Forks the holder, and answers only once it runs: by then a fork()'s
+ * child handlers have run (they close the pid file in the child). */
+static int sd_fork_holder(int raw) {
+  int started[2];
+  pid_t child;
+  char c;
+  if (pipe2(started, O_CLOEXEC) < 0)
+    return -errno;
+  child = raw ? (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0) : fork();
+  if (child == 0) {
+    close(started[0]);
+    if (write(started[1], "x", 1) != 1)
+      _exit(1);
+    close(started[1]);
+    sd_holder_main();
+  }
+  close(started[1]);
+  if (child > 0)
+    while (read(started[0], &c, 1) < 0 && errno == EINTR)
+      ;
+  close(started[0]);
+  return child < 0 ? -errno : (int)child;
+}
+
 static int sd_apply(int op, int signum) {
   int fd;
-  pid_t child;
   switch (op) {
   case DK_TEST_SET_A: return dk_signals_set(&sd.sig, signum, sd_on_a);
   case DK_TEST_SET_B: return dk_signals_set(&sd.sig, signum, sd_on_b);
@@ -485,19 +508,8 @@ static int sd_apply(int op, int signum) {
     close(fd);
     return 0;
   case DK_TEST_FORK_HOLDER:
-    child = fork();
-    if (child == 0)
-      sd_holder_main();
-    if (child < 0)
-      return -errno;
-    return (int)child;
   case DK_TEST_FORK_INHERITOR:
-    child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-    if (child == 0)
-      sd_holder_main();
-    if (child < 0)
-      return -errno;
-    return (int)child;
+    return sd_fork_holder(op == DK_TEST_FORK_INHERITOR);
   case DK_TEST_SEND_SELF: return dk_send(sd.dz->pid_path, signum);
   case DK_TEST_CHECK_SELF: {
     uv_pid_t pid = 0;

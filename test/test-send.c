@@ -131,6 +131,20 @@ START_TEST(test_daemon_can_signal_and_check_itself) {
 }
 END_TEST
 
+START_TEST(test_daemon_checking_itself_keeps_its_record_lock) {
+  const struct dk_test_cmd setup_cmds[] = { { DK_TEST_SET_A, DK_SIGUSR2 } };
+  struct dk_test_sigd d;
+  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", setup_cmds, 1), DK_PARENT);
+  ck_assert(has_record_lock("d.pid"));
+  ck_assert_int_eq(dk_test_sigd_command(&d, DK_TEST_CHECK_SELF, 0), d.pid);
+  ck_assert_int_eq(dk_test_sigd_command(&d, DK_TEST_SEND_SELF, DK_SIGUSR2), 0);
+  dk_test_sigd_expect_cb(&d, DK_SIGUSR2, DK_TEST_HANDLER_A);
+  /* A closed descriptor of its own file would have dropped it for good. */
+  ck_assert_msg(has_record_lock("d.pid"), "the daemon lost its record lock to its own check");
+  dk_test_sigd_release(&d);
+}
+END_TEST
+
 /* Runs dk_send and dk_pid_file_check as `nobody` in a child; returns what
  * they gave, through a pipe. */
 static void send_as_nobody(const char *path, int *send_err, int *check_err) {
@@ -176,6 +190,26 @@ START_TEST(test_send_to_daemon_of_another_user_is_eperm) {
   ck_assert_int_eq(check_err, 0);
   ck_assert(dk_test_sigd_quiet(&d));
   dk_test_sigd_release(&d);
+}
+END_TEST
+
+/* Nobody holds the file; its pid is init's, a process an ordinary user may
+ * neither signal nor look into: still stale, not EPERM. */
+START_TEST(test_stale_file_naming_another_users_process_is_stale) {
+  int send_err, check_err;
+  ck_assert_int_eq(dk_test_write_file("init.pid", "1\n"), 0);
+  ck_assert_int_eq(dk_test_write_file("other.pid", "2\n"), 0); /* kthreadd, or whoever */
+  if (geteuid() == 0) {
+    ck_assert_int_eq(chmod(dk_test_dir(), 0755), 0);
+    send_as_nobody(dk_test_path(0, "other.pid"), &send_err, &check_err);
+  } else {
+    send_err = dk_send("other.pid", DK_SIGUSR1);
+    check_err = dk_pid_file_check("other.pid", NULL);
+  }
+  ck_assert_msg(send_err == DK_ESTALE && check_err == DK_ESTALE, "send %s, check %s",
+                dk_err_name(send_err), dk_err_name(check_err));
+  /* "1" is refused as no valid daemon pid, whoever asks. */
+  ck_assert_int_eq(dk_pid_file_check("init.pid", NULL), DK_EBADPIDFILE);
 }
 END_TEST
 
@@ -605,6 +639,8 @@ static Suite *send_suite(void) {
   tcase_add_test(tc, test_check_names_live_daemon_and_sends_nothing);
   tcase_add_test(tc, test_send_with_invalid_signal_is_einval_and_sends_nothing);
   tcase_add_test(tc, test_daemon_can_signal_and_check_itself);
+  tcase_add_test(tc, test_daemon_checking_itself_keeps_its_record_lock);
+  tcase_add_test(tc, test_stale_file_naming_another_users_process_is_stale);
   tcase_add_test(tc, test_send_to_daemon_of_another_user_is_eperm);
   suite_add_tcase(s, tc);
 
