@@ -302,7 +302,7 @@ static int run_daemon(dk_daemonizer_t *dz, int port) {
   uv_timer_init(server.loop, &server.timer);
   err = start_listening(port);
   if (err == 0)
-    err = dk_signals_init(server.loop, &server.sig, dz->pid_path);
+    err = dk_signals_init(server.loop, &server.sig, dk_daemonizer_pid_file(dz));
   if (err == 0) {
     dk_signals_set(&server.sig, DK_SIGTERM, on_stop_signal);
     dk_signals_set(&server.sig, DK_SIGINT, on_stop_signal);

@@ -502,7 +502,7 @@ static int sd_apply(int op, int signum) {
   case DK_TEST_START: return dk_signals_start(&sd.sig);
   case DK_TEST_PING: return 0;
   case DK_TEST_REOPEN_PIDFILE:
-    fd = open(sd.dz->pid_path, O_RDONLY | O_CLOEXEC);
+    fd = open(dk_daemonizer_pid_file(sd.dz), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
       return -errno;
     close(fd);
@@ -510,10 +510,10 @@ static int sd_apply(int op, int signum) {
   case DK_TEST_FORK_HOLDER:
   case DK_TEST_FORK_INHERITOR:
     return sd_fork_holder(op == DK_TEST_FORK_INHERITOR);
-  case DK_TEST_SEND_SELF: return dk_send(sd.dz->pid_path, signum);
+  case DK_TEST_SEND_SELF: return dk_send(dk_daemonizer_pid_file(sd.dz), signum);
   case DK_TEST_CHECK_SELF: {
     uv_pid_t pid = 0;
-    int err = dk_pid_file_check(sd.dz->pid_path, &pid);
+    int err = dk_pid_file_check(dk_daemonizer_pid_file(sd.dz), &pid);
     return err < 0 ? err : (int)pid;
   }
   default: return UV_EINVAL;
@@ -558,7 +558,7 @@ static void sd_main(struct dk_test_sigd *d, int fd, const struct dk_test_cmd *se
   sd.shared = d->shared;
   sd.thread = uv_thread_self();
   SD_CHECK(uv_loop_init(&sd.loop) == 0);
-  SD_CHECK(dk_signals_init(&sd.loop, &sd.sig, d->dz.pid_path) == 0);
+  SD_CHECK(dk_signals_init(&sd.loop, &sd.sig, dk_daemonizer_pid_file(&d->dz)) == 0);
   for (i = 0; i < nsetup; i++)
     SD_CHECK(sd_apply(setup[i].op, setup[i].signum) == 0);
   SD_CHECK(dk_signals_start(&sd.sig) == 0);
@@ -678,8 +678,8 @@ void dk_test_sigd_expect_exit(struct dk_test_sigd *d, int received) {
   if (reaped == 1)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon exit status %#x",
                   status);
-  ck_assert_msg(dk_test_wait_path(d->dz.pid_path, 0, 10000), "pid file %s is still there",
-                d->dz.pid_path);
+  ck_assert_msg(dk_test_wait_path(dk_daemonizer_pid_file(&d->dz), 0, 10000), "pid file %s is still there",
+                dk_daemonizer_pid_file(&d->dz));
 }
 
 void dk_test_sigd_release(struct dk_test_sigd *d) {

@@ -308,7 +308,7 @@ START_TEST(test_pid_file_holds_daemon_pid_locked_then_gone) {
 END_TEST
 
 static int body_opens_and_closes_own_pid_file(struct td *t) {
-  int fd = open(t->dz.pid_path, O_RDONLY | O_CLOEXEC);
+  int fd = open(dk_daemonizer_pid_file(&t->dz), O_RDONLY | O_CLOEXEC);
   DAEMON_CHECK(fd >= 0);
   close(fd); /* drops a POSIX record lock, but not the flock */
   return dk_ready(&t->dz, 0) == 0 ? 0 : 1;
@@ -333,7 +333,7 @@ START_TEST(test_relative_pid_file_made_absolute_before_chdir) {
   td_init(&t, "run/d.pid");
   ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
   ck_assert_int_eq(dk_test_pid_in_file(dk_test_path(0, "run/d.pid")), t.pid);
-  ck_assert_str_eq(t.dz.pid_path, dk_test_path(0, "run/d.pid"));
+  ck_assert_str_eq(dk_daemonizer_pid_file(&t.dz), dk_test_path(0, "run/d.pid"));
   td_release(&t);
 }
 END_TEST

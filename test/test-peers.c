@@ -296,7 +296,7 @@ static void idle_daemon(dk_daemonizer_t *dz, int fd) {
   /* Watched like any descriptor: no wake-up until the test goes. */
   DAEMON_CHECK(uv_poll_init(&idle.loop, &idle.test_gone, fd) == 0);
   DAEMON_CHECK(uv_poll_start(&idle.test_gone, UV_DISCONNECT, idle_on_test_gone) == 0);
-  DAEMON_CHECK(dk_signals_init(&idle.loop, &idle.sig, dz->pid_path) == 0);
+  DAEMON_CHECK(dk_signals_init(&idle.loop, &idle.sig, dk_daemonizer_pid_file(dz)) == 0);
   DAEMON_CHECK(dk_signals_set(&idle.sig, DK_SIGUSR1, idle_on_usr1) == 0);
   DAEMON_CHECK(dk_signals_set(&idle.sig, DK_SIGHUP, idle_on_usr1) == 0);
   DAEMON_CHECK(dk_signals_start(&idle.sig) == 0);
