@@ -385,6 +385,40 @@ START_TEST(test_run_refuses_a_pid_file_held_by_a_live_daemon) {
 }
 END_TEST
 
+/* A program run as a daemon starts a worker, which inherits the pid file
+ * as every child of the program does, and then dies: the worker holds the
+ * file now. Every command says so, names it, and signals nobody. */
+START_TEST(test_pid_file_kept_by_worker_of_dead_daemon_is_named_everywhere) {
+  char script[PATH_MAX + 64], want[64];
+  struct dk_spawn r;
+  pid_t daemon, worker;
+  snprintf(script, sizeof(script), "sleep 300 & echo $! > '%s'; exec sleep 300",
+           dk_test_path(0, "worker"));
+  DK_RUN(&r, T, "run", "--pidfile", "w.pid", "--", "sh", "-c", script);
+  ck_assert_msg(r.status == 0, "run: status %d, stderr '%s'", r.status, r.err);
+  ck_assert(dk_spawn_wait_content("worker", "\n", 5000));
+  worker = (pid_t)dk_test_pid_in_file("worker");
+  daemon = (pid_t)dk_test_pid_in_file("w.pid");
+  ck_assert_int_gt(worker, 1);
+  ck_assert_int_gt(daemon, 1);
+  kill(daemon, SIGKILL);
+  ck_assert(dk_test_wait_exit(daemon, 5000));
+  snprintf(want, sizeof(want), "held by pid %ld", (long)worker);
+
+  DK_RUN(&r, T, "status", "w.pid");
+  ck_assert_int_eq(r.status, 4);
+  assert_contains(r.out, want);
+  DK_RUN(&r, T, "send", "w.pid", "TERM");
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, want);
+  DK_RUN(&r, T, "run", "--pidfile", "w.pid", "--", "sleep", "30");
+  ck_assert_int_eq(r.status, 1);
+  snprintf(want, sizeof(want), "(pid %ld)", (long)worker);
+  assert_contains(r.err, want);
+  ck_assert(dk_test_alive_unsignalled(worker));
+}
+END_TEST
+
 START_TEST(test_run_options_workdir_stdout_stderr) {
   char want[PATH_MAX + 8];
   struct dk_spawn r;
@@ -465,6 +499,7 @@ static Suite *tool_suite(void) {
   tcase_add_test(tc, test_run_missing_command_fails_in_the_parent);
   tcase_add_test(tc, test_run_non_executable_command_fails_in_the_parent);
   tcase_add_test(tc, test_run_refuses_a_pid_file_held_by_a_live_daemon);
+  tcase_add_test(tc, test_pid_file_kept_by_worker_of_dead_daemon_is_named_everywhere);
   tcase_add_test(tc, test_run_options_workdir_stdout_stderr);
   tcase_add_test(tc, test_run_without_double_dash);
   tcase_add_test(tc, test_run_unknown_user_fails_in_the_parent);
