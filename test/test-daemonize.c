@@ -368,6 +368,181 @@ START_TEST(test_no_descriptor_leaks_in_parent) {
 }
 END_TEST
 
+/* --- stdio closed when dk_daemonize is called ---------------------------- */
+
+/* What the caller of dk_daemonize tells the test from its own process. */
+struct closed_report {
+  int result;
+  long pid; /* the daemon's */
+};
+
+static int write_report(int fd, int result, long pid) {
+  struct closed_report rep;
+  memset(&rep, 0, sizeof(rep));
+  rep.result = result;
+  rep.pid = pid;
+  return write(fd, &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : -1;
+}
+
+/* Forks a caller of dk_daemonize whose descriptors in `closed` (bit N: fd
+ * N) are really closed. It reports over a pipe whose end is at 3 or above
+ * (the test's stdio is open), then leaves; a daemon calls dk_ready when
+ * asked and exits once the test closes `release`. In DK_FOREGROUND the
+ * caller is the daemon and reports as it returns. */
+static pid_t start_with_closed_stdio(int closed, unsigned flags, const char *stdout_path,
+                                     int release[2], struct closed_report *rep) {
+  int result[2], fd, got;
+  struct pollfd p;
+  pid_t pid;
+
+  ck_assert_int_eq(pipe2(release, O_CLOEXEC), 0);
+  ck_assert_int_eq(pipe2(result, O_CLOEXEC), 0);
+  ck_assert_int_ge(result[1], 3);
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dk_daemonizer_t dz;
+    dk_options_t opts;
+    int r;
+    close(release[1]);
+    close(result[0]);
+    dk_daemonizer_init(&dz);
+    dk_options_init(&opts);
+    opts.pid_file = "d.pid";
+    opts.timeout_ms = 10000;
+    opts.flags = flags;
+    opts.stdout_path = stdout_path;
+    opts.keep_fds = &release[0];
+    opts.keep_fds_count = 1;
+    unsetenv("NOTIFY_SOCKET");
+    for (fd = 0; fd < 3; fd++)
+      if (closed & (1 << fd))
+        close(fd);
+    r = dk_daemonize(&dz, &opts, NULL, 0);
+    if (r == DK_DAEMON) {
+      if ((flags & DK_WAIT_READY) && dk_ready(&dz, 0) != 0)
+        _exit(11);
+      if ((flags & DK_FOREGROUND) && write_report(result[1], r, (long)getpid()) < 0)
+        _exit(12);
+      if (stdout_path != NULL && write(1, "to stdout\n", 10) != 10)
+        _exit(13);
+      wait_for_release(release[0]);
+      dk_daemonizer_cleanup(&dz);
+      exit(0);
+    }
+    _exit(write_report(result[1], r, (long)dk_daemon_pid(&dz)) < 0 ? 14 : 0);
+  }
+  close(release[0]);
+  close(result[1]);
+  p.fd = result[0];
+  p.events = POLLIN;
+  do
+    got = poll(&p, 1, 20000);
+  while (got < 0 && errno == EINTR);
+  ck_assert_msg(got == 1, "no report from the caller with fds 0x%x closed", (unsigned)closed);
+  ck_assert_int_eq(read(result[0], rep, sizeof(*rep)), (ssize_t)sizeof(*rep));
+  close(result[0]);
+  return pid;
+}
+
+/* Bit N set: /proc/PID/fd/N points at `want`; clear: fd N is closed. */
+static void assert_stdio(pid_t pid, int open_mask, const char *want[3]) {
+  char link[PATH_MAX], what[16];
+  int fd;
+  for (fd = 0; fd < 3; fd++) {
+    snprintf(what, sizeof(what), "fd/%d", fd);
+    if (open_mask & (1 << fd)) {
+      ck_assert_msg(proc_link(pid, what, link, sizeof(link)) > 0, "fd %d of %ld is closed", fd,
+                    (long)pid);
+      ck_assert_str_eq(link, want[fd]);
+    } else {
+      ck_assert_msg(proc_link(pid, what, link, sizeof(link)) < 0,
+                    "fd %d of %ld was closed and now is %s", fd, (long)pid, link);
+    }
+  }
+}
+
+static void check_daemon_with_closed_stdio(int closed, unsigned flags) {
+  static const char *null3[3] = { "/dev/null", "/dev/null", "/dev/null" };
+  struct closed_report rep;
+  int release[2], status;
+  pid_t caller = start_with_closed_stdio(closed, flags, NULL, release, &rep);
+
+  ck_assert_msg(rep.result == DK_PARENT, "fds 0x%x closed, flags 0x%x: dk_daemonize gave %d (%s)",
+                (unsigned)closed, flags, rep.result, dk_strerror(rep.result));
+  ck_assert_int_eq(waitpid(caller, &status, 0), caller);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ck_assert_int_gt(rep.pid, 1);
+  ck_assert(dk_test_alive((pid_t)rep.pid));
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), rep.pid);
+  ck_assert(dk_test_is_flocked("d.pid"));
+  assert_stdio((pid_t)rep.pid, 7, null3);
+  close(release[1]);
+  ck_assert_msg(dk_test_wait_exit((pid_t)rep.pid, 10000), "daemon %ld did not exit", rep.pid);
+  /* Removed by the daemon's own exit: it ran to its end. */
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+
+/* _i (1..7) is the set of closed descriptors. */
+START_TEST(test_daemonizes_with_stdio_closed_at_entry) {
+  check_daemon_with_closed_stdio(_i, 0);
+}
+END_TEST
+
+START_TEST(test_daemonizes_with_stdio_closed_at_entry_waiting_ready) {
+  check_daemon_with_closed_stdio(_i, DK_WAIT_READY);
+}
+END_TEST
+
+START_TEST(test_stdout_path_used_with_all_stdio_closed_at_entry) {
+  static const char *want[3] = { "/dev/null", NULL, "/dev/null" };
+  struct closed_report rep;
+  char buf[64];
+  int release[2], status;
+  pid_t caller = start_with_closed_stdio(7, 0, "out.log", release, &rep);
+
+  ck_assert_msg(rep.result == DK_PARENT, "dk_daemonize gave %d (%s)", rep.result,
+                dk_strerror(rep.result));
+  ck_assert_int_eq(waitpid(caller, &status, 0), caller);
+  want[1] = dk_test_path(0, "out.log");
+  assert_stdio((pid_t)rep.pid, 7, want);
+  close(release[1]);
+  ck_assert(dk_test_wait_exit((pid_t)rep.pid, 10000));
+  ck_assert_int_gt(dk_test_read_file("out.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "to stdout\n");
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+END_TEST
+
+/* In the foreground stdio is the caller's and left as it is: what was
+ * closed stays closed, so the pid file's descriptor must not take its
+ * place (a printf would write into the pid file). */
+START_TEST(test_foreground_with_stdio_closed_leaves_it_closed) {
+  char own[3][PATH_MAX], what[16];
+  const char *want[3];
+  struct closed_report rep;
+  int release[2], status, fd;
+  pid_t caller = start_with_closed_stdio(_i, DK_FOREGROUND, NULL, release, &rep);
+
+  for (fd = 0; fd < 3; fd++) {
+    snprintf(what, sizeof(what), "fd/%d", fd);
+    ck_assert_int_gt(proc_link(getpid(), what, own[fd], sizeof(own[fd])), 0);
+    want[fd] = own[fd];
+  }
+
+  ck_assert_msg(rep.result == DK_DAEMON, "fds 0x%x closed: dk_daemonize gave %d (%s)",
+                (unsigned)_i, rep.result, dk_strerror(rep.result));
+  ck_assert_int_eq(rep.pid, caller);
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), caller);
+  ck_assert(dk_test_is_flocked("d.pid"));
+  assert_stdio(caller, 7 & ~_i, want);
+  close(release[1]);
+  ck_assert_int_eq(waitpid(caller, &status, 0), caller);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+END_TEST
+
 /* --- errors: the parent is told, nothing is left behind ------------------ */
 
 static void assert_failed_cleanly(struct td *t, const char *pid_file) {
@@ -778,6 +953,10 @@ static Suite *daemonize_suite(void) {
   tcase_add_test(tc, test_notify_socket_abstract_gets_ready_and_mainpid);
   tcase_add_test(tc, test_foreground_wait_ready_notifies_only_at_dk_ready);
   tcase_add_test(tc, test_foreground_stays_attached_and_keeps_stdio);
+  tcase_add_loop_test(tc, test_daemonizes_with_stdio_closed_at_entry, 1, 8);
+  tcase_add_loop_test(tc, test_daemonizes_with_stdio_closed_at_entry_waiting_ready, 1, 8);
+  tcase_add_test(tc, test_stdout_path_used_with_all_stdio_closed_at_entry);
+  tcase_add_loop_test(tc, test_foreground_with_stdio_closed_leaves_it_closed, 1, 8);
   suite_add_tcase(s, tc);
   return s;
 }

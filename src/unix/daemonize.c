@@ -264,6 +264,18 @@ static int detach(dk_daemonizer_t *dz, const dk_options_t *opts) {
 
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return DK__ERR(errno);
+  /* The daemon points 0-2 at the null device or its logs: a channel end
+   * there would be gone before the daemon's first report. */
+  sv[0] = dk__fd_above_stdio(sv[0]);
+  sv[1] = dk__fd_above_stdio(sv[1]);
+  if (sv[0] < 0 || sv[1] < 0) {
+    result = sv[0] < 0 ? sv[0] : sv[1];
+    if (sv[0] >= 0)
+      close(sv[0]);
+    if (sv[1] >= 0)
+      close(sv[1]);
+    return result;
+  }
   /* Should the start fail, a pid file that was not here yet is the
    * daemon's to take away again (dk__pidfile_remove_if_stale). */
   existed = lstat(dz->pid_path, &before) == 0;

@@ -146,7 +146,22 @@ int dk__close_inherited(const int *keep, size_t nkeep, int also_keep) {
   return 0;
 }
 
-/* Points descriptor `target` at `path` (or the null device). */
+int dk__fd_above_stdio(int fd) {
+  int moved, err;
+  if (fd < 0 || fd > 2)
+    return fd;
+  do
+    moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  while (moved < 0 && errno == EINTR);
+  err = errno;
+  close(fd);
+  return moved < 0 ? DK__ERR(err) : moved;
+}
+
+/* Points descriptor `target` at `path` (or the null device). A caller's
+ * stdio may be closed: the open then lands on the lowest free number,
+ * which may be another of 0-2 that is set later (or, in the foreground,
+ * left closed), so it is moved above them before the dup2. */
 static int redirect_one(int target, const char *path, int flags) {
   int fd;
   do
@@ -158,6 +173,9 @@ static int redirect_one(int target, const char *path, int flags) {
     /* Without O_CLOEXEC a program the daemon execs keeps its stdio. */
     return fcntl(fd, F_SETFD, 0) < 0 ? DK__ERR(errno) : 0;
   }
+  fd = dk__fd_above_stdio(fd);
+  if (fd < 0)
+    return fd;
   while (dup2(fd, target) < 0) {
     if (errno != EINTR && errno != EBUSY) {
       int err = DK__ERR(errno);
