@@ -99,6 +99,9 @@ int dk__pidfile_claim(const char *path) {
                     0644);
     if (fd < 0)
       return DK__ERR(errno);
+    fd = dk__fd_above_stdio(fd);
+    if (fd < 0)
+      return fd;
     if (fstat(fd, &by_fd) < 0) {
       err = DK__ERR(errno);
       close(fd);
