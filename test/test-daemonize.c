@@ -628,6 +628,199 @@ START_TEST(test_user_and_group_are_switched) {
 }
 END_TEST
 
+/* --- users and groups: any number, any size, names or numbers ------------ */
+
+/* The daemon's supplementary groups, from the Groups line of
+ * /proc/PID/status, sorted. Returns how many, or -1. */
+static int proc_groups(pid_t pid, gid_t *out, int max) {
+  static char text[65536];
+  char path[64], *line, *p;
+  int n = 0;
+  snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+  if (dk_test_read_file(path, text, sizeof(text)) <= 0)
+    return -1;
+  line = strstr(text, "\nGroups:");
+  if (line == NULL)
+    return -1;
+  p = line + strlen("\nGroups:");
+  while (*p != '\n' && *p != '\0') {
+    char *end;
+    unsigned long g = strtoul(p, &end, 10);
+    if (end == p) {
+      p++;
+      continue;
+    }
+    if (n == max)
+      return -1;
+    out[n++] = (gid_t)g;
+    p = end;
+  }
+  return n;
+}
+
+static int gid_cmp(const void *a, const void *b) {
+  gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Asserts the daemon's supplementary groups are exactly `want`. */
+static void assert_groups(pid_t pid, gid_t *want, int nwant) {
+  static gid_t got[4096];
+  int i, n = proc_groups(pid, got, (int)N_ELEMS(got));
+  ck_assert_int_ge(n, 0);
+  qsort(got, (size_t)n, sizeof(got[0]), gid_cmp);
+  qsort(want, (size_t)nwant, sizeof(want[0]), gid_cmp);
+  ck_assert_int_eq(n, nwant);
+  for (i = 0; i < n; i++)
+    ck_assert_uint_eq(got[i], want[i]);
+}
+
+static struct passwd *test_user(const char *name) {
+  struct passwd *pw = getpwnam(name);
+  ck_assert_msg(pw != NULL, "no user %s: .ci/test-users creates it", name);
+  return pw;
+}
+
+static void assert_ids(pid_t pid, uid_t uid, gid_t gid) {
+  ck_assert_int_eq(dk_test_status_field(pid, "Uid", 10), uid);
+  ck_assert_int_eq(dk_test_status_field(pid, "Gid", 10), gid);
+}
+
+START_TEST(test_user_in_more_than_64_groups_gets_them_all) {
+  static gid_t want[4096];
+  struct passwd *pw;
+  int nwant = (int)N_ELEMS(want);
+  struct td t;
+  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  pw = test_user("dk-many");
+  ck_assert_int_ge(getgrouplist("dk-many", pw->pw_gid, want, &nwant), 0);
+  ck_assert_int_ge(nwant, 72); /* dk-g01..dk-g70, dk-big and its own */
+  td_init(&t, "d.pid");
+  t.opts.user = "dk-many";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t.pid, pw->pw_uid, pw->pw_gid);
+  assert_groups(t.pid, want, nwant);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_group_with_a_16k_line_is_found) {
+  struct passwd *pw;
+  struct group *gr;
+  struct td t;
+  gid_t want[1];
+  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  pw = test_user("dk-test");
+  gr = getgrnam("dk-big");
+  ck_assert_msg(gr != NULL, "no group dk-big: .ci/test-users creates it");
+  {
+    size_t len = strlen(gr->gr_name) + strlen(gr->gr_passwd) + 16, i;
+    for (i = 0; gr->gr_mem[i] != NULL; i++)
+      len += strlen(gr->gr_mem[i]) + 1;
+    ck_assert_uint_gt(len, 16384);
+  }
+  td_init(&t, "d.pid");
+  t.opts.user = "dk-test";
+  t.opts.group = "dk-big";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t.pid, pw->pw_uid, gr->gr_gid);
+  /* dk-test is a member of no group: only the one it runs as. */
+  want[0] = gr->gr_gid;
+  assert_groups(t.pid, want, 1);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_numeric_user_with_passwd_entry_takes_its_gid_and_groups) {
+  char uid_text[32];
+  struct passwd *pw;
+  uid_t uid;
+  gid_t gid, want[1];
+  struct td t;
+  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  pw = test_user("dk-other");
+  uid = pw->pw_uid; /* getpwnam's entry is static */
+  gid = pw->pw_gid;
+  snprintf(uid_text, sizeof(uid_text), "%lu", (unsigned long)uid);
+  ck_assert_ptr_null(getpwnam(uid_text)); /* a number, not a name */
+  td_init(&t, "d.pid");
+  t.opts.user = uid_text;
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t.pid, uid, gid);
+  want[0] = gid;
+  assert_groups(t.pid, want, 1);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_numeric_group_with_entry_is_used) {
+  char gid_text[32];
+  uid_t uid;
+  gid_t gid, want[1];
+  struct td t;
+  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  uid = test_user("dk-test")->pw_uid; /* getpwnam's entry is static */
+  gid = test_user("dk-other")->pw_gid;
+  ck_assert_uint_ne(test_user("dk-test")->pw_gid, gid);
+  snprintf(gid_text, sizeof(gid_text), "%lu", (unsigned long)gid);
+  ck_assert_ptr_null(getgrnam(gid_text));
+  td_init(&t, "d.pid");
+  t.opts.user = "dk-test";
+  t.opts.group = gid_text;
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t.pid, uid, gid);
+  want[0] = gid;
+  assert_groups(t.pid, want, 1);
+  td_release(&t);
+}
+END_TEST
+
+/* An id nobody has: no entry by that number, nor a name that is it. */
+static void assert_unused_id(const char *text, unsigned id) {
+  ck_assert_ptr_null(getpwuid((uid_t)id));
+  ck_assert_ptr_null(getgrgid((gid_t)id));
+  ck_assert_ptr_null(getpwnam(text));
+  ck_assert_ptr_null(getgrnam(text));
+}
+
+START_TEST(test_numeric_ids_without_entries_are_used_as_given) {
+  struct td t;
+  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  assert_unused_id("4242", 4242);
+  /* So that the daemon, no longer root, can remove its pid file. */
+  ck_assert_int_eq(chmod(dk_test_dir(), 0777), 0);
+  td_init(&t, "d.pid");
+  t.opts.user = "4242";
+  t.opts.group = "4242";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t.pid, 4242, 4242);
+  assert_groups(t.pid, NULL, 0); /* none: there is no entry to list them */
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), t.pid);
+  td_release(&t);
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+END_TEST
+
+/* As systemd's User= and start-stop-daemon's --chuid: a uid without an
+ * entry has no gid to go with it, and none is made up. */
+START_TEST(test_numeric_user_without_entry_or_group_is_refused) {
+  struct td t;
+  assert_unused_id("4242", 4242);
+  td_init(&t, "d.pid");
+  t.opts.user = "4242";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_ENOUSER);
+  ck_assert_int_eq(t.pid, 0); /* refused before any fork */
+  td_init(&t, "d.pid");
+  t.opts.user = "42x";
+  t.opts.group = "4242";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_ENOUSER);
+  td_init(&t, "d.pid");
+  t.opts.user = "4294967295"; /* (uid_t)-1: "no change" to setuid */
+  t.opts.group = "4242";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_ENOUSER);
+}
+END_TEST
+
 START_TEST(test_live_daemon_gives_erunning_and_is_untouched) {
   char before[64], after[64];
   struct td first, second;
@@ -940,6 +1133,12 @@ static Suite *daemonize_suite(void) {
   tcase_add_test(tc, test_nonexistent_workdir);
   tcase_add_test(tc, test_unknown_user_and_group);
   tcase_add_test(tc, test_user_and_group_are_switched);
+  tcase_add_test(tc, test_user_in_more_than_64_groups_gets_them_all);
+  tcase_add_test(tc, test_group_with_a_16k_line_is_found);
+  tcase_add_test(tc, test_numeric_user_with_passwd_entry_takes_its_gid_and_groups);
+  tcase_add_test(tc, test_numeric_group_with_entry_is_used);
+  tcase_add_test(tc, test_numeric_ids_without_entries_are_used_as_given);
+  tcase_add_test(tc, test_numeric_user_without_entry_or_group_is_refused);
   tcase_add_test(tc, test_live_daemon_gives_erunning_and_is_untouched);
   tcase_add_test(tc, test_stale_pid_file_is_taken_over);
   tcase_add_test(tc, test_empty_pid_file_from_a_crash_is_taken_over);

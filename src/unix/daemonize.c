@@ -94,6 +94,7 @@ static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detac
   if (err < 0)
     return err;
   err = dk__drop_ids(dz);
+  dk__release_ids(dz);
   if (err < 0) {
     dk__pidfile_drop();
     return err;
@@ -343,9 +344,11 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
   if (err < 0)
     return err;
   dz->flags = opts->flags;
-  if (opts->flags & DK_FOREGROUND)
-    return run_foreground(dz, opts);
-  return detach(dz, opts);
+  err = opts->flags & DK_FOREGROUND ? run_foreground(dz, opts) : detach(dz, opts);
+  /* The daemon released its copy as it used it; this is the caller's, or
+   * that of a setup that failed before. */
+  dk__release_ids(dz);
+  return err;
 }
 
 int dk__report_ready(dk_daemonizer_t *dz, int status) {

@@ -40,8 +40,12 @@ int dk__redirect_stdio(const dk_options_t *opts, int null_by_default);
  * when already >= 3 or < 0) or an error, the original then closed too.
  * Async-signal-safe. */
 int dk__fd_above_stdio(int fd);
+/* Resolving runs in the parent and may allocate; the group list it keeps
+ * is released by dk__release_ids, in every process that has a copy, once
+ * it is of no more use. Dropping and releasing are safe after fork. */
 int dk__resolve_ids(dk_daemonizer_t *dz, const dk_options_t *opts);
 int dk__drop_ids(const dk_daemonizer_t *dz);
+void dk__release_ids(dk_daemonizer_t *dz);
 
 /* notify.c: systemd's readiness protocol, without libsystemd. */
 int dk__notify(const char *state);
