@@ -543,6 +543,26 @@ START_TEST(test_foreground_with_stdio_closed_leaves_it_closed) {
 }
 END_TEST
 
+START_TEST(test_foreground_stdout_path_with_stdio_closed_leaves_the_others_closed) {
+  const char *want[3] = { NULL, NULL, NULL };
+  struct closed_report rep;
+  char buf[64];
+  int release[2], status;
+  pid_t caller = start_with_closed_stdio(7, DK_FOREGROUND, "out.log", release, &rep);
+
+  ck_assert_msg(rep.result == DK_DAEMON, "dk_daemonize gave %d (%s)", rep.result,
+                dk_strerror(rep.result));
+  want[1] = dk_test_path(0, "out.log");
+  assert_stdio(caller, 2, want);
+  close(release[1]);
+  ck_assert_int_eq(waitpid(caller, &status, 0), caller);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ck_assert_int_gt(dk_test_read_file("out.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "to stdout\n");
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+END_TEST
+
 /* --- errors: the parent is told, nothing is left behind ------------------ */
 
 static void assert_failed_cleanly(struct td *t, const char *pid_file) {
@@ -1157,6 +1177,7 @@ static Suite *daemonize_suite(void) {
   tcase_add_loop_test(tc, test_daemonizes_with_stdio_closed_at_entry_waiting_ready, 1, 8);
   tcase_add_test(tc, test_stdout_path_used_with_all_stdio_closed_at_entry);
   tcase_add_loop_test(tc, test_foreground_with_stdio_closed_leaves_it_closed, 1, 8);
+  tcase_add_test(tc, test_foreground_stdout_path_with_stdio_closed_leaves_the_others_closed);
   suite_add_tcase(s, tc);
   return s;
 }
