@@ -66,7 +66,6 @@ typedef struct dk_signals_s dk_signals_t;
 typedef void (*dk_signal_cb)(dk_signals_t *sig, int dk_signum);
 typedef void (*dk_signals_close_cb)(dk_signals_t *sig);
 
-#define DK__MAX_GROUPS 64
 #define DK__NSIGNALS 6
 
 struct dk_daemonizer_s {
@@ -85,7 +84,7 @@ struct dk_daemonizer_s {
   int have_ids;
   unsigned uid, gid;     /* resolved in the parent: lookups may allocate */
   int ngroups;
-  unsigned groups[DK__MAX_GROUPS];
+  void *groups;          /* gid_t[ngroups], mapped in the parent */
 #endif
 };
 

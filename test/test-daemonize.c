@@ -368,6 +368,201 @@ START_TEST(test_no_descriptor_leaks_in_parent) {
 }
 END_TEST
 
+/* --- stdio closed when dk_daemonize is called ---------------------------- */
+
+/* What the caller of dk_daemonize tells the test from its own process. */
+struct closed_report {
+  int result;
+  long pid; /* the daemon's */
+};
+
+static int write_report(int fd, int result, long pid) {
+  struct closed_report rep;
+  memset(&rep, 0, sizeof(rep));
+  rep.result = result;
+  rep.pid = pid;
+  return write(fd, &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : -1;
+}
+
+/* Forks a caller of dk_daemonize whose descriptors in `closed` (bit N: fd
+ * N) are really closed. It reports over a pipe whose end is at 3 or above
+ * (the test's stdio is open), then leaves; a daemon calls dk_ready when
+ * asked and exits once the test closes `release`. In DK_FOREGROUND the
+ * caller is the daemon and reports as it returns. */
+static pid_t start_with_closed_stdio(int closed, unsigned flags, const char *stdout_path,
+                                     int release[2], struct closed_report *rep) {
+  int result[2], fd, got;
+  struct pollfd p;
+  pid_t pid;
+
+  ck_assert_int_eq(pipe2(release, O_CLOEXEC), 0);
+  ck_assert_int_eq(pipe2(result, O_CLOEXEC), 0);
+  ck_assert_int_ge(result[1], 3);
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dk_daemonizer_t dz;
+    dk_options_t opts;
+    int r;
+    close(release[1]);
+    close(result[0]);
+    dk_daemonizer_init(&dz);
+    dk_options_init(&opts);
+    opts.pid_file = "d.pid";
+    opts.timeout_ms = 10000;
+    opts.flags = flags;
+    opts.stdout_path = stdout_path;
+    opts.keep_fds = &release[0];
+    opts.keep_fds_count = 1;
+    unsetenv("NOTIFY_SOCKET");
+    for (fd = 0; fd < 3; fd++)
+      if (closed & (1 << fd))
+        close(fd);
+    r = dk_daemonize(&dz, &opts, NULL, 0);
+    if (r == DK_DAEMON) {
+      if ((flags & DK_WAIT_READY) && dk_ready(&dz, 0) != 0)
+        _exit(11);
+      if ((flags & DK_FOREGROUND) && write_report(result[1], r, (long)getpid()) < 0)
+        _exit(12);
+      if (stdout_path != NULL && write(1, "to stdout\n", 10) != 10)
+        _exit(13);
+      wait_for_release(release[0]);
+      dk_daemonizer_cleanup(&dz);
+      exit(0);
+    }
+    _exit(write_report(result[1], r, (long)dk_daemon_pid(&dz)) < 0 ? 14 : 0);
+  }
+  close(release[0]);
+  close(result[1]);
+  p.fd = result[0];
+  p.events = POLLIN;
+  do
+    got = poll(&p, 1, 20000);
+  while (got < 0 && errno == EINTR);
+  ck_assert_msg(got == 1, "no report from the caller with fds 0x%x closed", (unsigned)closed);
+  ck_assert_int_eq(read(result[0], rep, sizeof(*rep)), (ssize_t)sizeof(*rep));
+  close(result[0]);
+  return pid;
+}
+
+/* Bit N set: /proc/PID/fd/N points at `want`; clear: fd N is closed. */
+static void assert_stdio(pid_t pid, int open_mask, const char *want[3]) {
+  char link[PATH_MAX], what[16];
+  int fd;
+  for (fd = 0; fd < 3; fd++) {
+    snprintf(what, sizeof(what), "fd/%d", fd);
+    if (open_mask & (1 << fd)) {
+      ck_assert_msg(proc_link(pid, what, link, sizeof(link)) > 0, "fd %d of %ld is closed", fd,
+                    (long)pid);
+      ck_assert_str_eq(link, want[fd]);
+    } else {
+      ck_assert_msg(proc_link(pid, what, link, sizeof(link)) < 0,
+                    "fd %d of %ld was closed and now is %s", fd, (long)pid, link);
+    }
+  }
+}
+
+static void check_daemon_with_closed_stdio(int closed, unsigned flags) {
+  static const char *null3[3] = { "/dev/null", "/dev/null", "/dev/null" };
+  struct closed_report rep;
+  int release[2], status;
+  pid_t caller = start_with_closed_stdio(closed, flags, NULL, release, &rep);
+
+  ck_assert_msg(rep.result == DK_PARENT, "fds 0x%x closed, flags 0x%x: dk_daemonize gave %d (%s)",
+                (unsigned)closed, flags, rep.result, dk_strerror(rep.result));
+  ck_assert_int_eq(waitpid(caller, &status, 0), caller);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ck_assert_int_gt(rep.pid, 1);
+  ck_assert(dk_test_alive((pid_t)rep.pid));
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), rep.pid);
+  ck_assert(dk_test_is_flocked("d.pid"));
+  assert_stdio((pid_t)rep.pid, 7, null3);
+  close(release[1]);
+  ck_assert_msg(dk_test_wait_exit((pid_t)rep.pid, 10000), "daemon %ld did not exit", rep.pid);
+  /* Removed by the daemon's own exit: it ran to its end. */
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+
+/* _i (1..7) is the set of closed descriptors. */
+START_TEST(test_daemonizes_with_stdio_closed_at_entry) {
+  check_daemon_with_closed_stdio(_i, 0);
+}
+END_TEST
+
+START_TEST(test_daemonizes_with_stdio_closed_at_entry_waiting_ready) {
+  check_daemon_with_closed_stdio(_i, DK_WAIT_READY);
+}
+END_TEST
+
+START_TEST(test_stdout_path_used_with_all_stdio_closed_at_entry) {
+  static const char *want[3] = { "/dev/null", NULL, "/dev/null" };
+  struct closed_report rep;
+  char buf[64];
+  int release[2], status;
+  pid_t caller = start_with_closed_stdio(7, 0, "out.log", release, &rep);
+
+  ck_assert_msg(rep.result == DK_PARENT, "dk_daemonize gave %d (%s)", rep.result,
+                dk_strerror(rep.result));
+  ck_assert_int_eq(waitpid(caller, &status, 0), caller);
+  want[1] = dk_test_path(0, "out.log");
+  assert_stdio((pid_t)rep.pid, 7, want);
+  close(release[1]);
+  ck_assert(dk_test_wait_exit((pid_t)rep.pid, 10000));
+  ck_assert_int_gt(dk_test_read_file("out.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "to stdout\n");
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+END_TEST
+
+/* In the foreground stdio is the caller's and left as it is: what was
+ * closed stays closed, so the pid file's descriptor must not take its
+ * place (a printf would write into the pid file). */
+START_TEST(test_foreground_with_stdio_closed_leaves_it_closed) {
+  char own[3][PATH_MAX], what[16];
+  const char *want[3];
+  struct closed_report rep;
+  int release[2], status, fd;
+  pid_t caller = start_with_closed_stdio(_i, DK_FOREGROUND, NULL, release, &rep);
+
+  for (fd = 0; fd < 3; fd++) {
+    snprintf(what, sizeof(what), "fd/%d", fd);
+    ck_assert_int_gt(proc_link(getpid(), what, own[fd], sizeof(own[fd])), 0);
+    want[fd] = own[fd];
+  }
+
+  ck_assert_msg(rep.result == DK_DAEMON, "fds 0x%x closed: dk_daemonize gave %d (%s)",
+                (unsigned)_i, rep.result, dk_strerror(rep.result));
+  ck_assert_int_eq(rep.pid, caller);
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), caller);
+  ck_assert(dk_test_is_flocked("d.pid"));
+  assert_stdio(caller, 7 & ~_i, want);
+  close(release[1]);
+  ck_assert_int_eq(waitpid(caller, &status, 0), caller);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+END_TEST
+
+START_TEST(test_foreground_stdout_path_with_stdio_closed_leaves_the_others_closed) {
+  const char *want[3] = { NULL, NULL, NULL };
+  struct closed_report rep;
+  char buf[64];
+  int release[2], status;
+  pid_t caller = start_with_closed_stdio(7, DK_FOREGROUND, "out.log", release, &rep);
+
+  ck_assert_msg(rep.result == DK_DAEMON, "dk_daemonize gave %d (%s)", rep.result,
+                dk_strerror(rep.result));
+  want[1] = dk_test_path(0, "out.log");
+  assert_stdio(caller, 2, want);
+  close(release[1]);
+  ck_assert_int_eq(waitpid(caller, &status, 0), caller);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ck_assert_int_gt(dk_test_read_file("out.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "to stdout\n");
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+END_TEST
+
 /* --- errors: the parent is told, nothing is left behind ------------------ */
 
 static void assert_failed_cleanly(struct td *t, const char *pid_file) {
@@ -450,6 +645,200 @@ START_TEST(test_user_and_group_are_switched) {
   /* Written before the switch, still the daemon's. */
   ck_assert_int_eq(dk_test_pid_in_file("d.pid"), t.pid);
   td_release(&t);
+}
+END_TEST
+
+/* --- users and groups: any number, any size, names or numbers ------------ */
+
+/* The daemon's supplementary groups, from the Groups line of
+ * /proc/PID/status, sorted. Returns how many, or -1. */
+static int proc_groups(pid_t pid, gid_t *out, int max) {
+  static char text[65536];
+  char path[64], *line, *p;
+  int n = 0;
+  snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+  if (dk_test_read_file(path, text, sizeof(text)) <= 0)
+    return -1;
+  line = strstr(text, "\nGroups:");
+  if (line == NULL)
+    return -1;
+  p = line + strlen("\nGroups:");
+  while (*p != '\n' && *p != '\0') {
+    char *end;
+    unsigned long g = strtoul(p, &end, 10);
+    if (end == p) {
+      p++;
+      continue;
+    }
+    if (n == max)
+      return -1;
+    out[n++] = (gid_t)g;
+    p = end;
+  }
+  return n;
+}
+
+static int gid_cmp(const void *a, const void *b) {
+  gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Asserts the daemon's supplementary groups are exactly `want`. */
+static void assert_groups(pid_t pid, gid_t *want, int nwant) {
+  static gid_t got[4096];
+  int i, n = proc_groups(pid, got, (int)N_ELEMS(got));
+  ck_assert_int_ge(n, 0);
+  qsort(got, (size_t)n, sizeof(got[0]), gid_cmp);
+  qsort(want, (size_t)nwant, sizeof(want[0]), gid_cmp);
+  ck_assert_int_eq(n, nwant);
+  for (i = 0; i < n; i++)
+    ck_assert_uint_eq(got[i], want[i]);
+}
+
+static struct passwd *test_user(const char *name) {
+  struct passwd *pw = getpwnam(name);
+  ck_assert_msg(pw != NULL, "no user %s: .ci/test-users creates it", name);
+  return pw;
+}
+
+static void assert_ids(pid_t pid, uid_t uid, gid_t gid) {
+  ck_assert_int_eq(dk_test_status_field(pid, "Uid", 10), uid);
+  ck_assert_int_eq(dk_test_status_field(pid, "Gid", 10), gid);
+}
+
+START_TEST(test_user_in_more_than_64_groups_gets_them_all) {
+  static gid_t want[4096];
+  struct passwd *pw;
+  int nwant = (int)N_ELEMS(want);
+  struct td t;
+  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  pw = test_user("dk-many");
+  ck_assert_int_ge(getgrouplist("dk-many", pw->pw_gid, want, &nwant), 0);
+  ck_assert_int_ge(nwant, 72); /* dk-g01..dk-g70, dk-big and its own */
+  td_init(&t, "d.pid");
+  t.opts.user = "dk-many";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t.pid, pw->pw_uid, pw->pw_gid);
+  assert_groups(t.pid, want, nwant);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_group_with_a_16k_line_is_found) {
+  struct passwd *pw;
+  struct group *gr;
+  struct td t;
+  gid_t want[1];
+  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  pw = test_user("dk-test");
+  gr = getgrnam("dk-big");
+  ck_assert_msg(gr != NULL, "no group dk-big: .ci/test-users creates it");
+  {
+    size_t len = strlen(gr->gr_name) + strlen(gr->gr_passwd) + 16, i;
+    for (i = 0; gr->gr_mem[i] != NULL; i++)
+      len += strlen(gr->gr_mem[i]) + 1;
+    ck_assert_uint_gt(len, 16384);
+  }
+  td_init(&t, "d.pid");
+  t.opts.user = "dk-test";
+  t.opts.group = "dk-big";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t.pid, pw->pw_uid, gr->gr_gid);
+  /* dk-test is a member of no group: only the one it runs as. */
+  want[0] = gr->gr_gid;
+  assert_groups(t.pid, want, 1);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_numeric_user_with_passwd_entry_takes_its_gid_and_groups) {
+  char uid_text[32];
+  struct passwd *pw;
+  uid_t uid;
+  gid_t gid, want[1];
+  struct td t;
+  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  pw = test_user("dk-other");
+  uid = pw->pw_uid; /* getpwnam's entry is static */
+  gid = pw->pw_gid;
+  snprintf(uid_text, sizeof(uid_text), "%lu", (unsigned long)uid);
+  ck_assert_ptr_null(getpwnam(uid_text)); /* a number, not a name */
+  td_init(&t, "d.pid");
+  t.opts.user = uid_text;
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t.pid, uid, gid);
+  want[0] = gid;
+  assert_groups(t.pid, want, 1);
+  td_release(&t);
+}
+END_TEST
+
+START_TEST(test_numeric_group_with_entry_is_used) {
+  char gid_text[32];
+  uid_t uid;
+  gid_t gid, want[1];
+  struct td t;
+  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  uid = test_user("dk-test")->pw_uid; /* getpwnam's entry is static */
+  gid = test_user("dk-other")->pw_gid;
+  ck_assert_uint_ne(test_user("dk-test")->pw_gid, gid);
+  snprintf(gid_text, sizeof(gid_text), "%lu", (unsigned long)gid);
+  ck_assert_ptr_null(getgrnam(gid_text));
+  td_init(&t, "d.pid");
+  t.opts.user = "dk-test";
+  t.opts.group = gid_text;
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t.pid, uid, gid);
+  want[0] = gid;
+  assert_groups(t.pid, want, 1);
+  td_release(&t);
+}
+END_TEST
+
+/* An id nobody has: no entry by that number, nor a name that is it. */
+static void assert_unused_id(const char *text, unsigned id) {
+  ck_assert_ptr_null(getpwuid((uid_t)id));
+  ck_assert_ptr_null(getgrgid((gid_t)id));
+  ck_assert_ptr_null(getpwnam(text));
+  ck_assert_ptr_null(getgrnam(text));
+}
+
+START_TEST(test_numeric_ids_without_entries_are_used_as_given) {
+  gid_t none[1];
+  struct td t;
+  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  assert_unused_id("4242", 4242);
+  /* So that the daemon, no longer root, can remove its pid file. */
+  ck_assert_int_eq(chmod(dk_test_dir(), 0777), 0);
+  td_init(&t, "d.pid");
+  t.opts.user = "4242";
+  t.opts.group = "4242";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t.pid, 4242, 4242);
+  assert_groups(t.pid, none, 0); /* there is no entry to list them */
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), t.pid);
+  td_release(&t);
+  ck_assert_int_eq(access("d.pid", F_OK), -1);
+}
+END_TEST
+
+/* As systemd's User= and start-stop-daemon's --chuid: a uid without an
+ * entry has no gid to go with it, and none is made up. */
+START_TEST(test_numeric_user_without_entry_or_group_is_refused) {
+  struct td t;
+  assert_unused_id("4242", 4242);
+  td_init(&t, "d.pid");
+  t.opts.user = "4242";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_ENOUSER);
+  ck_assert_int_eq(t.pid, 0); /* refused before any fork */
+  td_init(&t, "d.pid");
+  t.opts.user = "42x";
+  t.opts.group = "4242";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_ENOUSER);
+  td_init(&t, "d.pid");
+  t.opts.user = "4294967295"; /* (uid_t)-1: "no change" to setuid */
+  t.opts.group = "4242";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_ENOUSER);
 }
 END_TEST
 
@@ -766,6 +1155,12 @@ static Suite *daemonize_suite(void) {
   tcase_add_test(tc, test_nonexistent_workdir);
   tcase_add_test(tc, test_unknown_user_and_group);
   tcase_add_test(tc, test_user_and_group_are_switched);
+  tcase_add_test(tc, test_user_in_more_than_64_groups_gets_them_all);
+  tcase_add_test(tc, test_group_with_a_16k_line_is_found);
+  tcase_add_test(tc, test_numeric_user_with_passwd_entry_takes_its_gid_and_groups);
+  tcase_add_test(tc, test_numeric_group_with_entry_is_used);
+  tcase_add_test(tc, test_numeric_ids_without_entries_are_used_as_given);
+  tcase_add_test(tc, test_numeric_user_without_entry_or_group_is_refused);
   tcase_add_test(tc, test_live_daemon_gives_erunning_and_is_untouched);
   tcase_add_test(tc, test_stale_pid_file_is_taken_over);
   tcase_add_test(tc, test_empty_pid_file_from_a_crash_is_taken_over);
@@ -779,6 +1174,11 @@ static Suite *daemonize_suite(void) {
   tcase_add_test(tc, test_notify_socket_abstract_gets_ready_and_mainpid);
   tcase_add_test(tc, test_foreground_wait_ready_notifies_only_at_dk_ready);
   tcase_add_test(tc, test_foreground_stays_attached_and_keeps_stdio);
+  tcase_add_loop_test(tc, test_daemonizes_with_stdio_closed_at_entry, 1, 8);
+  tcase_add_loop_test(tc, test_daemonizes_with_stdio_closed_at_entry_waiting_ready, 1, 8);
+  tcase_add_test(tc, test_stdout_path_used_with_all_stdio_closed_at_entry);
+  tcase_add_loop_test(tc, test_foreground_with_stdio_closed_leaves_it_closed, 1, 8);
+  tcase_add_test(tc, test_foreground_stdout_path_with_stdio_closed_leaves_the_others_closed);
   suite_add_tcase(s, tc);
   return s;
 }

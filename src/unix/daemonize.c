@@ -99,6 +99,7 @@ static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detac
       return err;
   }
   err = dk__drop_ids(dz);
+  dk__release_ids(dz);
   if (err < 0) {
     dk__pidfile_drop();
     return err;
@@ -277,6 +278,18 @@ static int detach(dk_daemonizer_t *dz, const dk_options_t *opts) {
 
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return DK__ERR(errno);
+  /* The daemon points 0-2 at the null device or its logs: a channel end
+   * there would be gone before the daemon's first report. */
+  sv[0] = dk__fd_above_stdio(sv[0]);
+  sv[1] = dk__fd_above_stdio(sv[1]);
+  if (sv[0] < 0 || sv[1] < 0) {
+    result = sv[0] < 0 ? sv[0] : sv[1];
+    if (sv[0] >= 0)
+      close(sv[0]);
+    if (sv[1] >= 0)
+      close(sv[1]);
+    return result;
+  }
   /* Should the start fail, a pid file that was not here yet is the
    * daemon's to take away again (dk__pidfile_remove_if_stale). */
   existed = lstat(dz->pid_path, &before) == 0;
@@ -346,9 +359,11 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
   if (err < 0)
     return err;
   dz->flags = opts->flags;
-  if (opts->flags & DK_FOREGROUND)
-    return run_foreground(dz, opts);
-  return detach(dz, opts);
+  err = opts->flags & DK_FOREGROUND ? run_foreground(dz, opts) : detach(dz, opts);
+  /* The daemon released its copy as it used it; this is the caller's, or
+   * that of a setup that failed before. */
+  dk__release_ids(dz);
+  return err;
 }
 
 int dk__report_ready(dk_daemonizer_t *dz, int status) {

@@ -53,11 +53,19 @@ int dk__send_pinned(int pidfd, pid_t pid, int host_signum);
 void dk__reset_signals(void);
 int dk__close_inherited(const int *keep, size_t nkeep, int also_keep);
 int dk__redirect_stdio(const dk_options_t *opts, int null_by_default);
+/* Moves a descriptor of the library's own that landed on 0-2 (the
+ * caller's stdio was closed) to the lowest free number from 3, close-on-
+ * exec, and closes the original: stdio set up later would overwrite it,
+ * and stdio left closed would become it. Returns the descriptor (fd itself
+ * when already >= 3 or < 0) or an error, the original then closed too.
+ * Async-signal-safe. */
+int dk__fd_above_stdio(int fd);
+/* Resolving runs in the parent and may allocate; the group list it keeps
+ * is released by dk__release_ids, in every process that has a copy, once
+ * it is of no more use. Dropping and releasing are safe after fork. */
 int dk__resolve_ids(dk_daemonizer_t *dz, const dk_options_t *opts);
 int dk__drop_ids(const dk_daemonizer_t *dz);
-/* Moves fd to the lowest free number >= 3 (close-on-exec), closing fd;
- * the new descriptor, or a negative error (fd closed). */
-int dk__fd_above_stdio(int fd);
+void dk__release_ids(dk_daemonizer_t *dz);
 
 /* notify.c: systemd's readiness protocol, without libsystemd. */
 int dk__notify(const char *state);
