@@ -26,11 +26,10 @@ size_t dk__pid_format(long pid, char *buf);
 
 /* What a daemon tells the parent that started it, on either platform: one
  * fixed-size message per send, so messages from two writers never mix. */
-enum { DK__REPORT_PID = 1, DK__REPORT_RESULT = 2, DK__REPORT_EXEC = 3, DK__REPORT_HOLDER = 4 };
+enum { DK__REPORT_PID = 1, DK__REPORT_RESULT = 2, DK__REPORT_EXEC = 3 };
 struct dk__report {
   int kind;  /* DK__REPORT_* */
-  int value; /* PID: the daemon's pid; RESULT: 0 or a negative code;
-              * HOLDER: who holds the pid file, before a DK_ERUNNING */
+  int value; /* PID: the daemon's pid; RESULT: 0 or a negative code */
   int pid;   /* the sender's pid */
 };
 

@@ -233,6 +233,25 @@ START_TEST(test_foreground_without_pid_file_writes_none) {
 }
 END_TEST
 
+START_TEST(test_foreground_start_refused_names_the_holder) {
+  dk_daemonizer_t dz;
+  dk_options_t opts;
+  struct pd p;
+  unsetenv("NOTIFY_SOCKET");
+  pd_init(&p, "d.pid");
+  ck_assert_int_eq(pd_start(&p), DK_PARENT);
+  dk_daemonizer_init(&dz);
+  dk_options_init(&opts);
+  opts.pid_file = "d.pid";
+  opts.workdir = dk_test_dir();
+  opts.flags = DK_FOREGROUND;
+  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), DK_ERUNNING);
+  ck_assert_int_eq(dk_daemon_pid(&dz), p.pid);
+  ck_assert_int_eq(dk_test_pid_in_file("d.pid"), p.pid);
+  pd_stop(&p);
+}
+END_TEST
+
 static Suite *pidfile_suite(void) {
   Suite *s = suite_create("pidfile");
   TCase *tc = tcase_create("claim");
@@ -244,6 +263,7 @@ static Suite *pidfile_suite(void) {
   tcase_add_test(tc, test_daemon_that_may_not_remove_its_pid_file_empties_it);
   tcase_add_test(tc, test_pid_file_accessor_names_the_absolute_path);
   tcase_add_test(tc, test_foreground_without_pid_file_writes_none);
+  tcase_add_test(tc, test_foreground_start_refused_names_the_holder);
   suite_add_tcase(s, tc);
   return s;
 }

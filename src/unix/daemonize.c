@@ -91,10 +91,7 @@ static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detac
     if (errno != EINTR)
       return DK__ERR(errno);
   if (dz->pid_path[0] != '\0') {
-    pid_t holder = 0;
-    err = dk__pidfile_claim(dz->pid_path, dz->have_ids ? (uid_t)dz->uid : geteuid(), &holder);
-    if (err == DK_ERUNNING)
-      dz->daemon_pid = (uv_pid_t)holder;
+    err = dk__pidfile_claim(dz->pid_path, dz->have_ids ? (uid_t)dz->uid : geteuid());
     if (err < 0)
       return err;
   }
@@ -133,8 +130,6 @@ static int run_middle(dk_daemonizer_t *dz, const dk_options_t *opts, int fd) {
   }
 
   err = setup_daemon(dz, opts, 1);
-  if (err == DK_ERUNNING)
-    send_report(fd, DK__REPORT_HOLDER, (int)dz->daemon_pid);
   if (err < 0) {
     send_report(fd, DK__REPORT_RESULT, err);
     _exit(1);
@@ -217,7 +212,6 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
   struct dk__report r;
   size_t have = 0;
   int result = 1, reported = 0, exec_pending = 0, got;
-  uv_pid_t holder = 0;
 
   while (result == 1) {
     got = read_report(fd, deadline, &r, buf, &have);
@@ -229,8 +223,7 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
       exec_pending = 1;
     } else if (r.kind == DK__REPORT_PID) {
       dz->daemon_pid = (uv_pid_t)r.value;
-    } else if (r.kind == DK__REPORT_HOLDER) {
-      holder = (uv_pid_t)r.value;
+
     } else if (r.kind == DK__REPORT_RESULT) {
       /* The daemon's result can overtake the middle's pid report. */
       if (r.pid != middle && dz->daemon_pid == 0)
@@ -265,7 +258,7 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
   reap(middle);
   /* The daemon that failed is gone: who is in its way is more use. */
   if (result == DK_ERUNNING)
-    dz->daemon_pid = holder;
+    dz->daemon_pid = (uv_pid_t)dk__pidfile_holder(dz->pid_path);
   return result;
 }
 
@@ -322,6 +315,8 @@ static int detach(dk_daemonizer_t *dz, const dk_options_t *opts) {
 static int run_foreground(dk_daemonizer_t *dz, const dk_options_t *opts) {
   char state[64];
   int err = setup_daemon(dz, opts, 0);
+  if (err == DK_ERUNNING)
+    dz->daemon_pid = (uv_pid_t)dk__pidfile_holder(dz->pid_path);
   if (err < 0)
     return err;
   if (!(dz->flags & DK_WAIT_READY)) {

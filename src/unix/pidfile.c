@@ -222,8 +222,10 @@ static void remember(int fd, const char *path, size_t path_len) {
   }
 }
 
-/* Runs in the daemon after fork: no allocation, no locks but the file's. */
-int dk__pidfile_claim(const char *path, uid_t user, pid_t *holder) {
+/* Runs in the daemon after fork: no allocation, no locks but the file's.
+ * Who holds a file it could not claim is for the caller to find out
+ * (dk__pidfile_holder): looking through /proc allocates. */
+int dk__pidfile_claim(const char *path, uid_t user) {
   char tmp[DK_PATH_MAX + 32];
   struct stat st, now;
   size_t path_len = strlen(path);
@@ -244,8 +246,6 @@ int dk__pidfile_claim(const char *path, uid_t user, pid_t *holder) {
       err = check_existing(old, user, &st);
       if (err == 0 && flock_retry(old, LOCK_EX | LOCK_NB) < 0)
         err = errno == EWOULDBLOCK ? DK_ERUNNING : DK__ERR(errno);
-      if (err == DK_ERUNNING)
-        *holder = dk__pidfile_find_holder(old, &st);
       if (err < 0) {
         close(old);
         return err;
@@ -274,18 +274,19 @@ int dk__pidfile_claim(const char *path, uid_t user, pid_t *holder) {
     }
     if (old >= 0) {
       r = rename(tmp, path);
-    } else {
-      r = link(tmp, path);
-      unlink(tmp);
-    }
-    err = r < 0 ? DK__ERR(errno) : 0;
-    if (r < 0 && old >= 0)
-      unlink(tmp);
-    if (old >= 0)
+      err = r < 0 ? DK__ERR(errno) : 0;
+      if (r < 0)
+        unlink(tmp);
       close(old);
-    if (err == UV_EEXIST && old < 0) {
-      close(fd); /* another start made the file first: contend for it */
-      continue;
+    } else {
+      /* link, not rename: it fails if another start made the file first. */
+      r = link(tmp, path);
+      err = r < 0 ? DK__ERR(errno) : 0;
+      unlink(tmp);
+      if (err == UV_EEXIST) {
+        close(fd); /* contend for the file the other one made */
+        continue;
+      }
     }
     if (err < 0) {
       close(fd);

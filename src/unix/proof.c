@@ -172,6 +172,18 @@ pid_t dk__pidfile_find_holder(int fd, const struct stat *st) {
 }
 #endif
 
+pid_t dk__pidfile_holder(const char *path) {
+  struct stat st;
+  pid_t holder = 0;
+  int fd = dk__open_retry(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+  if (fd < 0)
+    return 0;
+  if (fstat(fd, &st) == 0)
+    holder = dk__pidfile_find_holder(fd, &st);
+  close(fd);
+  return holder;
+}
+
 /* Whether anybody holds the file open as p->fd: 1 yes (p->holder its pid,
  * if known), 0 nobody. Without /proc only the record lock can tell. */
 static int anybody_holds(struct dk__proof *p) {

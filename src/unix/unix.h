@@ -10,11 +10,9 @@
 #define DK__ERR(e) (-(e))
 
 /* pidfile.c: claiming and dropping run in the daemon after fork: they
- * neither allocate nor lock. dk__pidfile_prepare runs before the fork.
- * A claim refused with DK_ERUNNING sets *holder to the holder's pid (0 if
- * it can not be found). */
+ * neither allocate nor lock. dk__pidfile_prepare runs before the fork. */
 int dk__pidfile_prepare(void);
-int dk__pidfile_claim(const char *abs_path, uid_t user, pid_t *holder);
+int dk__pidfile_claim(const char *abs_path, uid_t user);
 int dk__pidfile_inherit(int on);
 void dk__pidfile_remove_if_stale(const char *path, pid_t pid, const struct stat *before);
 /* The descriptor of the pid file this process holds, if `st` is that
@@ -45,6 +43,9 @@ void dk__proof_release(struct dk__proof *p);
 int dk__pidfile_parse_fd(int fd, pid_t *pid_out);
 pid_t dk__pidfile_lock_holder(int fd);
 pid_t dk__pidfile_find_holder(int fd, const struct stat *st);
+/* The pid of the process that holds the pid file at path, 0 if none is
+ * found; it allocates, so never between fork and return. */
+pid_t dk__pidfile_holder(const char *path);
 
 /* send.c: the signal, to the pinned process (pidfd >= 0) or to pid. */
 int dk__send_pinned(int pidfd, pid_t pid, int host_signum);
