@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -725,11 +727,70 @@ void dk_test_daemon_teardown(void) {
   dk_test_leave_tmpdir();
 }
 
+/* Tests left out by dk_test_can_run, and why; printed by dk_test_run. */
+static struct {
+  const char *test;
+  char why[160];
+  int fails; /* a required account is missing */
+} left_out[64];
+static int n_left_out;
+
+/* The first of the test accounts that is missing, or NULL. */
+static const char *missing_test_account(void) {
+  static const char *const users[] = { "dk-test", "dk-other", "dk-many" };
+  static char group[16];
+  size_t i;
+  for (i = 0; i < N_ELEMS(users); i++)
+    if (getpwnam(users[i]) == NULL)
+      return users[i];
+  if (getgrnam("dk-big") == NULL)
+    return "dk-big";
+  for (i = 1; i <= 70; i++) {
+    snprintf(group, sizeof(group), "dk-g%02zu", i);
+    if (getgrnam(group) == NULL)
+      return group;
+  }
+  return NULL;
+}
+
+int dk_test_can_run(const char *test, unsigned needs) {
+  const char *account = NULL;
+  const char *require = getenv("DK_REQUIRE_TEST_USERS");
+  int root = !(needs & DK_TEST_NEEDS_ROOT) || geteuid() == 0;
+  if (root && (needs & DK_TEST_NEEDS_USERS))
+    account = missing_test_account();
+  if (root && account == NULL)
+    return 1;
+  if (n_left_out == (int)N_ELEMS(left_out)) { /* called from main(), not a test */
+    fprintf(stderr, "more than %d tests left out\n", (int)N_ELEMS(left_out));
+    exit(1);
+  }
+  left_out[n_left_out].test = test;
+  if (!root) {
+    snprintf(left_out[n_left_out].why, sizeof(left_out[0].why), "needs root (euid %ld)",
+             (long)geteuid());
+  } else {
+    left_out[n_left_out].fails = require != NULL && strcmp(require, "1") == 0;
+    snprintf(left_out[n_left_out].why, sizeof(left_out[0].why),
+             "needs the test accounts, %s is missing (.ci/test-users makes them)%s", account,
+             left_out[n_left_out].fails ? ", and DK_REQUIRE_TEST_USERS=1" : "");
+  }
+  n_left_out++;
+  return 0;
+}
+
 int dk_test_run(Suite *s) {
   SRunner *sr = srunner_create(s);
-  int failed;
+  int failed, i;
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  for (i = 0; i < n_left_out; i++) {
+    printf("%s: %s: %s\n", left_out[i].fails ? "FAILED, not run" : "left out", left_out[i].test,
+           left_out[i].why);
+    failed += left_out[i].fails;
+  }
+  if (failed > 0)
+    return 1;
+  return n_left_out > 0 ? 77 : 0;
 }

@@ -53,7 +53,38 @@ int dk_test_is_flocked(const char *path);
 void dk_test_daemon_setup(void);
 void dk_test_daemon_teardown(void);
 
-/* Runs a suite in Check's fork mode; the exit status for main(). */
+/* Tests that can run only as root, or only where the test accounts exist
+ * (.ci/test-users makes them: users dk-test, dk-other, dk-many in groups
+ * dk-g01..dk-g70 and dk-big, whose /etc/group line is over 16 KiB). Such a
+ * test is registered with one of these in place of tcase_add_test:
+ *
+ *   DK_TEST_ADD_ROOT(tc, test_fn);        needs euid 0
+ *   DK_TEST_ADD_USERS(tc, test_fn);       needs the test accounts
+ *   DK_TEST_ADD_ROOT_USERS(tc, test_fn);  needs both
+ *
+ * Where it can not run it is not added, so it never passes without having
+ * run: dk_test_run prints "left out: test_fn: needs root (euid 1001)" and,
+ * if every test that did run passed, returns 77, which automake counts as
+ * SKIP (and 1 if one failed). The test itself asserts, it does not check
+ * again. With DK_REQUIRE_TEST_USERS=1 in the environment (bootstrap's
+ * legs), a missing account is a failure instead: dk_test_run returns 1. */
+enum { DK_TEST_NEEDS_ROOT = 1, DK_TEST_NEEDS_USERS = 2 };
+/* 1 if a test that needs `needs` can run here; if not, notes it as left
+ * out (or missing accounts as a failure) for dk_test_run. */
+int dk_test_can_run(const char *test, unsigned needs);
+#define DK_TEST_ADD_NEEDING(needs, tc, fn) \
+  do { \
+    if (dk_test_can_run(#fn, (needs))) \
+      tcase_add_test((tc), fn); \
+  } while (0)
+#define DK_TEST_ADD_ROOT(tc, fn) DK_TEST_ADD_NEEDING(DK_TEST_NEEDS_ROOT, tc, fn)
+#define DK_TEST_ADD_USERS(tc, fn) DK_TEST_ADD_NEEDING(DK_TEST_NEEDS_USERS, tc, fn)
+#define DK_TEST_ADD_ROOT_USERS(tc, fn) \
+  DK_TEST_ADD_NEEDING(DK_TEST_NEEDS_ROOT | DK_TEST_NEEDS_USERS, tc, fn)
+
+/* Runs a suite in Check's fork mode; the exit status for main(): 0, 1 if
+ * a test failed (or a required account is missing), 77 if all that ran
+ * passed but some were left out (above). */
 int dk_test_run(Suite *s);
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

@@ -711,7 +711,7 @@ START_TEST(test_user_in_more_than_64_groups_gets_them_all) {
   struct passwd *pw;
   int nwant = (int)N_ELEMS(want);
   struct td t;
-  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  /* registered with DK_TEST_ADD_ROOT_USERS: it switches users */
   pw = test_user("dk-many");
   ck_assert_int_ge(getgrouplist("dk-many", pw->pw_gid, want, &nwant), 0);
   ck_assert_int_ge(nwant, 72); /* dk-g01..dk-g70, dk-big and its own */
@@ -729,7 +729,7 @@ START_TEST(test_group_with_a_16k_line_is_found) {
   struct group *gr;
   struct td t;
   gid_t want[1];
-  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  /* registered with DK_TEST_ADD_ROOT_USERS: it switches users */
   pw = test_user("dk-test");
   gr = getgrnam("dk-big");
   ck_assert_msg(gr != NULL, "no group dk-big: .ci/test-users creates it");
@@ -757,7 +757,7 @@ START_TEST(test_numeric_user_with_passwd_entry_takes_its_gid_and_groups) {
   uid_t uid;
   gid_t gid, want[1];
   struct td t;
-  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  /* registered with DK_TEST_ADD_ROOT_USERS: it switches users */
   pw = test_user("dk-other");
   uid = pw->pw_uid; /* getpwnam's entry is static */
   gid = pw->pw_gid;
@@ -778,7 +778,7 @@ START_TEST(test_numeric_group_with_entry_is_used) {
   uid_t uid;
   gid_t gid, want[1];
   struct td t;
-  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  /* registered with DK_TEST_ADD_ROOT_USERS: it switches users */
   uid = test_user("dk-test")->pw_uid; /* getpwnam's entry is static */
   gid = test_user("dk-other")->pw_gid;
   ck_assert_uint_ne(test_user("dk-test")->pw_gid, gid);
@@ -806,7 +806,7 @@ static void assert_unused_id(const char *text, unsigned id) {
 START_TEST(test_numeric_ids_without_entries_are_used_as_given) {
   gid_t none[1];
   struct td t;
-  ck_assert_msg(geteuid() == 0, "switching user needs root");
+  /* registered with DK_TEST_ADD_ROOT_USERS: it switches users */
   assert_unused_id("4242", 4242);
   /* So that the daemon, no longer root, can remove its pid file. */
   ck_assert_int_eq(chmod(dk_test_dir(), 0777), 0);
@@ -1155,11 +1155,11 @@ static Suite *daemonize_suite(void) {
   tcase_add_test(tc, test_nonexistent_workdir);
   tcase_add_test(tc, test_unknown_user_and_group);
   tcase_add_test(tc, test_user_and_group_are_switched);
-  tcase_add_test(tc, test_user_in_more_than_64_groups_gets_them_all);
-  tcase_add_test(tc, test_group_with_a_16k_line_is_found);
-  tcase_add_test(tc, test_numeric_user_with_passwd_entry_takes_its_gid_and_groups);
-  tcase_add_test(tc, test_numeric_group_with_entry_is_used);
-  tcase_add_test(tc, test_numeric_ids_without_entries_are_used_as_given);
+  DK_TEST_ADD_ROOT_USERS(tc, test_user_in_more_than_64_groups_gets_them_all);
+  DK_TEST_ADD_ROOT_USERS(tc, test_group_with_a_16k_line_is_found);
+  DK_TEST_ADD_ROOT_USERS(tc, test_numeric_user_with_passwd_entry_takes_its_gid_and_groups);
+  DK_TEST_ADD_ROOT_USERS(tc, test_numeric_group_with_entry_is_used);
+  DK_TEST_ADD_ROOT_USERS(tc, test_numeric_ids_without_entries_are_used_as_given);
   tcase_add_test(tc, test_numeric_user_without_entry_or_group_is_refused);
   tcase_add_test(tc, test_live_daemon_gives_erunning_and_is_untouched);
   tcase_add_test(tc, test_stale_pid_file_is_taken_over);

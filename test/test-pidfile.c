@@ -258,9 +258,9 @@ static Suite *pidfile_suite(void) {
   tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_hard_link_as_pid_file_is_refused_and_untouched);
-  tcase_add_test(tc, test_pid_file_of_another_user_is_refused_and_untouched);
+  DK_TEST_ADD_ROOT(tc, test_pid_file_of_another_user_is_refused_and_untouched);
   tcase_add_test(tc, test_reader_never_sees_an_empty_or_partial_pid_file);
-  tcase_add_test(tc, test_daemon_that_may_not_remove_its_pid_file_empties_it);
+  DK_TEST_ADD_ROOT(tc, test_daemon_that_may_not_remove_its_pid_file_empties_it);
   tcase_add_test(tc, test_pid_file_accessor_names_the_absolute_path);
   tcase_add_test(tc, test_foreground_without_pid_file_writes_none);
   tcase_add_test(tc, test_foreground_start_refused_names_the_holder);

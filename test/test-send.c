@@ -174,8 +174,6 @@ START_TEST(test_send_to_daemon_of_another_user_is_eperm) {
   const struct dk_test_cmd setup_cmds[] = { { DK_TEST_SET_A, DK_SIGUSR1 } };
   struct dk_test_sigd d;
   int send_err, check_err;
-  if (geteuid() != 0)
-    return; /* needs a second user: root's daemon, nobody's sender */
   ck_assert_int_eq(chmod(dk_test_dir(), 0755), 0);
   ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", setup_cmds, 1), DK_PARENT);
   /* The record lock names the holder: only kill() is refused. */
@@ -641,7 +639,8 @@ static Suite *send_suite(void) {
   tcase_add_test(tc, test_daemon_can_signal_and_check_itself);
   tcase_add_test(tc, test_daemon_checking_itself_keeps_its_record_lock);
   tcase_add_test(tc, test_stale_file_naming_another_users_process_is_stale);
-  tcase_add_test(tc, test_send_to_daemon_of_another_user_is_eperm);
+  /* root's daemon, nobody's sender */
+  DK_TEST_ADD_ROOT(tc, test_send_to_daemon_of_another_user_is_eperm);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("hostile");
