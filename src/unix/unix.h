@@ -73,5 +73,9 @@ int dk__notify(const char *state);
 
 /* signals.c: DK signal number to this platform's, and back. */
 int dk__host_signal(int dk_signum);
+/* signals.c: called by the daemon at the end of its setup (after fork:
+ * async-signal-safe), so that dk_signals_init and dk_signals_start refuse
+ * a loop made before it (UV_EBADF). */
+void dk__note_daemonized(void);
 
 #endif
