@@ -811,7 +811,7 @@ static int daemonize_with_loop_made_before(int keep_backend, int init_before) {
   r = dk_daemonize(&dz, &opts, NULL, 0);
   if (r == DK_DAEMON) {
     if (!init_before)
-      err = dk_signals_init(loop, &sig, dz.pid_path);
+      err = dk_signals_init(loop, &sig, dk_daemonizer_pid_file(&dz));
     if (err == 0)
       err = dk_signals_start(&sig);
     dk_ready(&dz, err);
@@ -869,7 +869,7 @@ START_TEST(test_loop_made_before_foreground_daemonize_works) {
   opts.workdir = dk_test_dir();
   opts.flags = DK_FOREGROUND;
   ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), DK_DAEMON);
-  ck_assert_int_eq(dk_signals_init(loop, &sig, dz.pid_path), 0);
+  ck_assert_int_eq(dk_signals_init(loop, &sig, dk_daemonizer_pid_file(&dz)), 0);
   ck_assert_int_eq(dk_signals_start(&sig), 0);
   ck_assert_int_eq(raise(SIGTERM), 0);
   uv_run(loop, UV_RUN_DEFAULT);
