@@ -62,6 +62,18 @@ int dk__pidfile_parse_fd(int fd, pid_t *pid_out) {
   return err == 1 ? DK_EBADPIDFILE : err;
 }
 
+int dk__pidfile_write_locked(int fd, pid_t *pid) {
+  struct flock rec;
+
+  memset(&rec, 0, sizeof(rec));
+  rec.l_type = F_RDLCK;
+  rec.l_whence = SEEK_SET;
+  if (fcntl(fd, F_GETLK, &rec) != 0 || rec.l_type == F_UNLCK)
+    return 0;
+  *pid = rec.l_pid > 0 ? rec.l_pid : 0;
+  return 1;
+}
+
 pid_t dk__pidfile_lock_holder(int fd) {
   struct flock rec;
 
@@ -154,17 +166,10 @@ static int anybody_holds(struct dk__proof *p) {
 #ifdef __linux__
   struct dk__holders h;
 #endif
-  struct flock rec;
-
-  memset(&rec, 0, sizeof(rec));
-  rec.l_type = F_RDLCK;
-  rec.l_whence = SEEK_SET;
   /* A write record lock needs a writable descriptor: a daemon's. Its pid
    * is 0 when the holder is outside our pid namespace. */
-  if (fcntl(p->fd, F_GETLK, &rec) == 0 && rec.l_type != F_UNLCK) {
-    p->holder = rec.l_pid > 0 ? rec.l_pid : 0;
+  if (dk__pidfile_write_locked(p->fd, &p->holder))
     return 1;
-  }
 #ifdef __linux__
   if (!flocked_at_all(p->fd, &p->st))
     return 0;

@@ -21,8 +21,17 @@ int dk__pidfile_held_fd(const struct stat *st);
 int dk__pidfile_holds_any(void);
 /* Removes the temporary file a daemon with that pid may have left. */
 void dk__pidfile_remove_temp(const char *path, pid_t pid);
+/* Makes fd, open on path, the pid file this process holds. */
+void dk__pidfile_remember(int fd, const char *path);
 int dk__open_retry(const char *path, int flags, mode_t mode);
+int dk__flock_retry(int fd, int op);
 int dk__same_inode(const struct stat *a, const struct stat *b);
+
+/* claim.c: the daemon's temporary name (attempt 0: .daemoniker-<pid>, the
+ * one a parent cleans up; later ones unforeseeable), and a path's
+ * directory and base name; neither allocates. */
+void dk__pidfile_temp_name(pid_t pid, unsigned attempt, char *out);
+int dk__pidfile_split_path(const char *path, char *dir, size_t size, const char **base);
 
 /* proof.c: whether the pid a pid file names holds it (see there for the
  * results). With pin, p->pidfd pins that process first (-1 without
@@ -43,6 +52,9 @@ int dk__prove(const char *path, int pin, struct dk__proof *p);
 void dk__proof_release(struct dk__proof *p);
 int dk__pidfile_parse_fd(int fd, pid_t *pid_out);
 pid_t dk__pidfile_lock_holder(int fd);
+/* 1 if some process holds a write record lock on the file (*pid: which,
+ * 0 if it is outside our pid namespace), else 0. One fcntl, no lock. */
+int dk__pidfile_write_locked(int fd, pid_t *pid);
 pid_t dk__pidfile_find_holder(int fd, const struct stat *st);
 /* The pid of the process that holds the pid file at path, 0 if none is
  * found; it allocates, so never between fork and return. */
