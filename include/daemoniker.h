@@ -53,12 +53,14 @@ typedef struct dk_options_s {
   const char *stdout_path;/* NULL: the null device; else appended, created if missing */
   const char *stderr_path;/* as stdout_path; may name the same file */
   int umask;              /* -1: 027 */
-  const int *keep_fds;    /* POSIX: descriptors that stay open in the daemon */
+  const int *keep_fds;    /* POSIX: descriptors that stay open in the daemon;
+                             Windows: a count above 0 is UV_ENOTSUP */
   size_t keep_fds_count;
   unsigned timeout_ms;    /* parent's wait for the daemon's report; 0: 30000 */
   unsigned flags;         /* DK_WAIT_READY, DK_FOREGROUND */
-  const char *user;       /* POSIX: switch to this user after the pid file */
-  const char *group;      /* POSIX: likewise for the group */
+  const char *user;       /* POSIX: switch to this user after the pid file;
+                             Windows: non-NULL is UV_ENOTSUP */
+  const char *group;      /* POSIX: likewise for the group (Windows: likewise) */
 } dk_options_t;
 
 typedef struct dk_daemonizer_s dk_daemonizer_t;
@@ -129,7 +131,10 @@ struct dk_signals_s {
   uv_thread_t thread;
   int thread_running;
   void *events[DK__NSIGNALS + 1]; /* the six named events, then stop */
+  void *alive;                     /* ALIVE, when no dk_daemonize made it */
   long pending[DK__NSIGNALS];      /* set by the waiter thread, atomically */
+  unsigned long channel_id[3];     /* the pid file's identity */
+  struct dk_signals_s *next;       /* the process's live ones */
 #else
   uv_signal_t handles[DK__NSIGNALS];
   int active[DK__NSIGNALS];

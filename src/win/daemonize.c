@@ -1,6 +1,6 @@
 /* Daemonizing on Windows: there is no fork, so the parent relaunches its own
- * executable, with its own command line, as a detached process with no
- * console. The relaunched process finds itself a daemon in
+ * executable, with its own command line, as a process whose console has no
+ * window (parent.c). The relaunched process finds itself a daemon in
  * dk_daemonizer_init (an environment marker names the pipe it inherited),
  * and in dk_daemonize reads the parent's options and payload from that pipe,
  * sets itself up, claims the pid file and reports back, as on POSIX.
@@ -18,290 +18,6 @@
 #include <sys/stat.h>
 
 #include "win.h"
-
-#define BLOB_MAGIC 0x444b4431u /* "DKD1" */
-#define NO_STRING 0xffffffffu
-#define KILL_GRACE_MS 5000
-
-/* What crosses the pipe before anything else: the options, then their
- * strings in this order, then the payload. */
-enum { STR_PID_FILE, STR_WORKDIR, STR_STDIN, STR_STDOUT, STR_STDERR, STR_COUNT };
-struct blob_head {
-  uint32_t magic;
-  uint32_t flags, umask, timeout_ms;
-  uint32_t len[STR_COUNT];
-  uint64_t payload_len;
-};
-
-static unsigned pipe_counter;
-
-/* --- the parent --------------------------------------------------------- */
-
-/* One overlapped read or write on the parent's end, bounded by the
- * deadline. Returns 0 and *done, or a negative code; a broken pipe (the
- * daemon is gone) is 0 with *done == 0. */
-static int pipe_io(HANDLE pipe, int writing, void *buf, DWORD len, ULONGLONG deadline,
-                   DWORD *done) {
-  OVERLAPPED ov;
-  ULONGLONG now;
-  BOOL ok;
-  DWORD wait;
-  int err = 0;
-
-  memset(&ov, 0, sizeof(ov));
-  ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
-  if (ov.hEvent == NULL)
-    return DK__WIN_ERR(GetLastError());
-  *done = 0;
-  ok = writing ? WriteFile(pipe, buf, len, NULL, &ov) : ReadFile(pipe, buf, len, NULL, &ov);
-  if (!ok && GetLastError() != ERROR_IO_PENDING) {
-    DWORD e = GetLastError();
-    CloseHandle(ov.hEvent);
-    return (e == ERROR_BROKEN_PIPE || e == ERROR_NO_DATA) ? 0 : DK__WIN_ERR(e);
-  }
-  now = GetTickCount64();
-  wait = WaitForSingleObject(ov.hEvent, deadline > now ? (DWORD)(deadline - now) : 0);
-  if (wait == WAIT_TIMEOUT) {
-    CancelIo(pipe);
-    err = UV_ETIMEDOUT;
-  }
-  if (!GetOverlappedResult(pipe, &ov, done, TRUE) && err == 0) {
-    DWORD e = GetLastError();
-    if (e != ERROR_BROKEN_PIPE && e != ERROR_NO_DATA)
-      err = DK__WIN_ERR(e);
-  }
-  CloseHandle(ov.hEvent);
-  return err;
-}
-
-static int pipe_io_all(HANDLE pipe, int writing, const void *buf, size_t len, ULONGLONG deadline,
-                       int *eof) {
-  size_t off = 0;
-  *eof = 0;
-  while (off < len) {
-    DWORD chunk = len - off > 0x100000 ? 0x100000 : (DWORD)(len - off), done;
-    int err = pipe_io(pipe, writing, (char *)buf + off, chunk, deadline, &done);
-    if (err < 0)
-      return err;
-    if (done == 0) {
-      *eof = 1;
-      return 0;
-    }
-    off += done;
-  }
-  return 0;
-}
-
-static int make_blob(const dk_options_t *opts, const char *pid_path, const void *payload,
-                     size_t payload_len, char **out, size_t *out_len) {
-  const char *strs[STR_COUNT];
-  struct blob_head head;
-  size_t total = sizeof(head), off;
-  char *blob;
-  int i;
-
-  strs[STR_PID_FILE] = pid_path;
-  strs[STR_WORKDIR] = opts->workdir;
-  strs[STR_STDIN] = opts->stdin_path;
-  strs[STR_STDOUT] = opts->stdout_path;
-  strs[STR_STDERR] = opts->stderr_path;
-  memset(&head, 0, sizeof(head));
-  head.magic = BLOB_MAGIC;
-  head.flags = opts->flags;
-  head.umask = (uint32_t)(opts->umask < 0 ? DK__DEFAULT_UMASK : opts->umask);
-  head.timeout_ms = opts->timeout_ms;
-  head.payload_len = payload_len;
-  for (i = 0; i < STR_COUNT; i++) {
-    head.len[i] = strs[i] != NULL ? (uint32_t)strlen(strs[i]) : NO_STRING;
-    total += strs[i] != NULL ? head.len[i] : 0;
-  }
-  total += payload_len;
-  blob = malloc(total);
-  if (blob == NULL)
-    return UV_ENOMEM;
-  memcpy(blob, &head, sizeof(head));
-  off = sizeof(head);
-  for (i = 0; i < STR_COUNT; i++)
-    if (strs[i] != NULL) {
-      memcpy(blob + off, strs[i], head.len[i]);
-      off += head.len[i];
-    }
-  if (payload_len > 0)
-    memcpy(blob + off, payload, payload_len);
-  *out = blob;
-  *out_len = total;
-  return 0;
-}
-
-/* A duplex pipe: the parent's end is overlapped, so every wait on it has a
- * deadline; the daemon's end is inheritable and synchronous. */
-static int make_pipe(HANDLE *parent_end, HANDLE *daemon_end) {
-  SECURITY_ATTRIBUTES inherit = { sizeof(SECURITY_ATTRIBUTES), NULL, TRUE };
-  WCHAR name[96];
-  _snwprintf(name, sizeof(name) / sizeof(name[0]), L"\\\\.\\pipe\\daemoniker-%lu-%u-%llu",
-             GetCurrentProcessId(), ++pipe_counter, (unsigned long long)GetTickCount64());
-  *parent_end = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED |
-                                           FILE_FLAG_FIRST_PIPE_INSTANCE,
-                                 PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536, 65536,
-                                 0, NULL);
-  if (*parent_end == INVALID_HANDLE_VALUE)
-    return DK__WIN_ERR(GetLastError());
-  *daemon_end = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, &inherit, OPEN_EXISTING, 0,
-                            NULL);
-  if (*daemon_end == INVALID_HANDLE_VALUE) {
-    int err = DK__WIN_ERR(GetLastError());
-    CloseHandle(*parent_end);
-    return err;
-  }
-  return 0;
-}
-
-/* Opens what the daemon's stdio will be, inheritable: given to it at its
- * creation, so that its C runtime starts with working stdin, stdout and
- * stderr (a detached process's are otherwise invalid, and the runtime can
- * not be made to take new ones later). Appends, as on POSIX. */
-static int open_stdio(const dk_options_t *opts, HANDLE stdio[3]) {
-  SECURITY_ATTRIBUTES inherit = { sizeof(SECURITY_ATTRIBUTES), NULL, TRUE };
-  const char *paths[3];
-  WCHAR wpath[DK_PATH_MAX];
-  int i, err;
-
-  paths[0] = opts->stdin_path;
-  paths[1] = opts->stdout_path;
-  paths[2] = opts->stderr_path;
-  for (i = 0; i < 3; i++)
-    stdio[i] = INVALID_HANDLE_VALUE;
-  for (i = 0; i < 3; i++) {
-    err = dk__utf8_to_wide(paths[i] != NULL ? paths[i] : "NUL", wpath, DK_PATH_MAX);
-    if (err == 0) {
-      stdio[i] = CreateFileW(wpath, i > 0 ? FILE_APPEND_DATA : GENERIC_READ,
-                             FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, &inherit,
-                             i > 0 ? OPEN_ALWAYS : OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
-      if (stdio[i] == INVALID_HANDLE_VALUE)
-        err = DK__WIN_ERR(GetLastError());
-    }
-    if (err < 0) {
-      while (i-- > 0)
-        CloseHandle(stdio[i]);
-      return err;
-    }
-  }
-  return 0;
-}
-
-/* Starts this executable again, detached, inheriting only the pipe and
- * its stdio. */
-static int relaunch(HANDLE daemon_end, HANDLE stdio[3], PROCESS_INFORMATION *pi) {
-  HANDLE inherited[4] = { daemon_end, stdio[0], stdio[1], stdio[2] };
-  WCHAR exe[DK_PATH_MAX];
-  STARTUPINFOEXW si;
-  LPPROC_THREAD_ATTRIBUTE_LIST attrs = NULL;
-  SIZE_T attrs_size = 0;
-  char marker[32];
-  BOOL ok;
-  int err = 0;
-
-  if (GetModuleFileNameW(NULL, exe, DK_PATH_MAX) == 0)
-    return DK__WIN_ERR(GetLastError());
-  memset(&si, 0, sizeof(si));
-  si.StartupInfo.cb = sizeof(si.StartupInfo);
-  si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-  si.StartupInfo.hStdInput = stdio[0];
-  si.StartupInfo.hStdOutput = stdio[1];
-  si.StartupInfo.hStdError = stdio[2];
-  InitializeProcThreadAttributeList(NULL, 1, 0, &attrs_size);
-  attrs = malloc(attrs_size);
-  if (attrs != NULL && InitializeProcThreadAttributeList(attrs, 1, 0, &attrs_size) &&
-      UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, inherited,
-                                sizeof(inherited), NULL, NULL)) {
-    si.StartupInfo.cb = sizeof(STARTUPINFOEXW);
-    si.lpAttributeList = attrs;
-  }
-
-  snprintf(marker, sizeof(marker), "%llu", (unsigned long long)(uintptr_t)daemon_end);
-  uv_os_setenv(DK__RELAUNCH_ENV, marker);
-  ok = CreateProcessW(exe, GetCommandLineW(), NULL, NULL, TRUE,
-                      DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | CREATE_UNICODE_ENVIRONMENT |
-                          (si.lpAttributeList != NULL ? EXTENDED_STARTUPINFO_PRESENT : 0),
-                      NULL, NULL, &si.StartupInfo, pi);
-  if (!ok)
-    err = DK__WIN_ERR(GetLastError());
-  uv_os_unsetenv(DK__RELAUNCH_ENV);
-  if (si.lpAttributeList != NULL)
-    DeleteProcThreadAttributeList(attrs);
-  free(attrs);
-  return err;
-}
-
-static int read_result(HANDLE pipe, ULONGLONG deadline) {
-  struct dk__report r;
-  int eof, err;
-  for (;;) {
-    err = pipe_io_all(pipe, 0, &r, sizeof(r), deadline, &eof);
-    if (err < 0)
-      return err;
-    if (eof)
-      return DK_EDIED;
-    if (r.kind == DK__REPORT_RESULT)
-      return r.value;
-  }
-}
-
-static int run_parent(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
-                      size_t payload_len) {
-  unsigned timeout_ms = opts->timeout_ms ? opts->timeout_ms : DK__DEFAULT_TIMEOUT_MS;
-  ULONGLONG deadline = GetTickCount64() + timeout_ms;
-  PROCESS_INFORMATION pi;
-  HANDLE parent_end = INVALID_HANDLE_VALUE, daemon_end, stdio[3];
-  size_t blob_len;
-  char *blob;
-  int err, eof = 0, i;
-
-  err = make_blob(opts, dz->pid_path, payload, payload_len, &blob, &blob_len);
-  if (err < 0)
-    return err;
-  err = open_stdio(opts, stdio);
-  if (err < 0) {
-    free(blob);
-    return err;
-  }
-  err = make_pipe(&parent_end, &daemon_end);
-  if (err == 0) {
-    err = relaunch(daemon_end, stdio, &pi);
-    CloseHandle(daemon_end); /* the daemon's copy is the only one left */
-  }
-  for (i = 0; i < 3; i++)
-    CloseHandle(stdio[i]);
-  if (err < 0) {
-    if (parent_end != INVALID_HANDLE_VALUE)
-      CloseHandle(parent_end);
-    free(blob);
-    return err;
-  }
-  CloseHandle(pi.hThread);
-  dz->daemon_pid = (uv_pid_t)pi.dwProcessId;
-
-  err = pipe_io_all(parent_end, 1, blob, blob_len, deadline, &eof);
-  free(blob);
-  if (err == 0)
-    err = eof ? DK_EDIED : read_result(parent_end, deadline);
-
-  if (err < 0) {
-    /* A daemon that reported its error exits by itself; any other is
-     * ended here. Either way none is left when we return. */
-    if (WaitForSingleObject(pi.hProcess, err == UV_ETIMEDOUT ? 0 : KILL_GRACE_MS) != WAIT_OBJECT_0)
-      TerminateProcess(pi.hProcess, 1);
-    WaitForSingleObject(pi.hProcess, KILL_GRACE_MS);
-    dk__pidfile_remove_if_stale(dz->pid_path, pi.dwProcessId);
-  } else {
-    dz->role = DK_PARENT;
-  }
-  CloseHandle(pi.hProcess);
-  CloseHandle(parent_end);
-  return err < 0 ? err : DK_PARENT;
-}
-
-/* --- the daemon --------------------------------------------------------- */
 
 static int read_exact(HANDLE h, void *buf, size_t len) {
   size_t off = 0;
@@ -328,11 +44,11 @@ static void send_report(HANDLE h, int kind, int value) {
 /* Points CRT descriptor fd, and the matching Win32 standard handle, at
  * path. Appends when writing, as on POSIX. */
 static int redirect_one(int fd, DWORD std, const char *path, int writing) {
-  WCHAR wpath[DK_PATH_MAX];
+  WCHAR wpath[DK__WPATH_MAX];
   HANDLE h;
   int crt, err;
 
-  err = dk__utf8_to_wide(path, wpath, DK_PATH_MAX);
+  err = dk__system_path(path, wpath, DK__WPATH_MAX);
   if (err < 0)
     return err;
   h = CreateFileW(wpath, writing ? FILE_APPEND_DATA : GENERIC_READ,
@@ -361,7 +77,7 @@ static int redirect_stdio(const char *const *strs) {
   static const DWORD stds[3] = { STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE };
   int fd, err;
   for (fd = 0; fd < 3; fd++) {
-    const char *path = strs[STR_STDIN + fd];
+    const char *path = strs[DK__STR_STDIN + fd];
     if (path == NULL)
       continue;
     err = redirect_one(fd, stds[fd], path, fd > 0);
@@ -372,16 +88,16 @@ static int redirect_stdio(const char *const *strs) {
 }
 
 static int change_workdir(const char *workdir) {
-  WCHAR wdir[DK_PATH_MAX];
+  WCHAR wdir[DK__WPATH_MAX];
   int err;
   if (workdir == NULL) {
     /* The system drive's root, the closest thing to "/". */
-    DWORD n = GetEnvironmentVariableW(L"SystemDrive", wdir, DK_PATH_MAX - 2);
+    DWORD n = GetEnvironmentVariableW(L"SystemDrive", wdir, DK__WPATH_MAX - 2);
     if (n == 0 || n > 3)
       wcscpy(wdir, L"C:");
     wcscat(wdir, L"\\");
   } else {
-    err = dk__utf8_to_wide(workdir, wdir, DK_PATH_MAX);
+    err = dk__system_path(workdir, wdir, DK__WPATH_MAX);
     if (err < 0)
       return err;
   }
@@ -399,7 +115,7 @@ static int setup_daemon(dk_daemonizer_t *dz, const char *const *strs, unsigned u
   if (!relaunched)
     err = redirect_stdio(strs);
   if (err == 0)
-    err = change_workdir(strs[STR_WORKDIR]);
+    err = change_workdir(strs[DK__STR_WORKDIR]);
   if (err == 0)
     err = dk__pidfile_claim(dz->pid_path);
   if (err < 0)
@@ -411,23 +127,23 @@ static int setup_daemon(dk_daemonizer_t *dz, const char *const *strs, unsigned u
 
 /* In the relaunched process: everything comes from the parent's blob. */
 static int run_relaunched(dk_daemonizer_t *dz, void *payload, size_t payload_len) {
-  const char *strs[STR_COUNT];
-  struct blob_head head;
+  const char *strs[DK__STR_COUNT];
+  struct dk__blob_head head;
   HANDLE pipe = dz->report_handle;
   char *text = NULL;
   size_t total = 0, off = 0;
   int i, err;
 
   err = read_exact(pipe, &head, sizeof(head));
-  if (err == 0 && head.magic != BLOB_MAGIC)
+  if (err == 0 && head.magic != DK__BLOB_MAGIC)
     err = UV_EPROTO;
-  for (i = 0; err == 0 && i < STR_COUNT; i++)
-    total += head.len[i] != NO_STRING ? head.len[i] + 1 : 0;
+  for (i = 0; err == 0 && i < DK__STR_COUNT; i++)
+    total += head.len[i] != DK__NO_STRING ? head.len[i] + 1 : 0;
   if (err == 0 && (text = malloc(total + 1)) == NULL)
     err = UV_ENOMEM;
-  for (i = 0; err == 0 && i < STR_COUNT; i++) {
+  for (i = 0; err == 0 && i < DK__STR_COUNT; i++) {
     strs[i] = NULL;
-    if (head.len[i] == NO_STRING)
+    if (head.len[i] == DK__NO_STRING)
       continue;
     err = read_exact(pipe, text + off, head.len[i]);
     text[off + head.len[i]] = '\0';
@@ -438,10 +154,10 @@ static int run_relaunched(dk_daemonizer_t *dz, void *payload, size_t payload_len
     err = UV_ENOBUFS;
   if (err == 0 && head.payload_len > 0)
     err = read_exact(pipe, payload, (size_t)head.payload_len);
-  if (err == 0 && strlen(strs[STR_PID_FILE]) >= sizeof(dz->pid_path))
+  if (err == 0 && strlen(strs[DK__STR_PID_FILE]) >= sizeof(dz->pid_path))
     err = UV_ENAMETOOLONG;
   if (err == 0) {
-    memcpy(dz->pid_path, strs[STR_PID_FILE], strlen(strs[STR_PID_FILE]) + 1);
+    memcpy(dz->pid_path, strs[DK__STR_PID_FILE], strlen(strs[DK__STR_PID_FILE]) + 1);
     dz->flags = head.flags;
     err = setup_daemon(dz, strs, head.umask, 1);
   }
@@ -463,12 +179,12 @@ static int run_relaunched(dk_daemonizer_t *dz, void *payload, size_t payload_len
 }
 
 static int run_foreground(dk_daemonizer_t *dz, const dk_options_t *opts) {
-  const char *strs[STR_COUNT];
-  strs[STR_PID_FILE] = dz->pid_path;
-  strs[STR_WORKDIR] = opts->workdir;
-  strs[STR_STDIN] = opts->stdin_path;
-  strs[STR_STDOUT] = opts->stdout_path;
-  strs[STR_STDERR] = opts->stderr_path;
+  const char *strs[DK__STR_COUNT];
+  strs[DK__STR_PID_FILE] = dz->pid_path;
+  strs[DK__STR_WORKDIR] = opts->workdir;
+  strs[DK__STR_STDIN] = opts->stdin_path;
+  strs[DK__STR_STDOUT] = opts->stdout_path;
+  strs[DK__STR_STDERR] = opts->stderr_path;
   {
     int err = setup_daemon(dz, strs,
                            (unsigned)(opts->umask < 0 ? DK__DEFAULT_UMASK : opts->umask), 0);
@@ -491,9 +207,15 @@ int dk_daemonizer_init(dk_daemonizer_t *dz) {
   memset(dz, 0, sizeof(*dz));
   if (uv_os_getenv(DK__RELAUNCH_ENV, value, &size) != 0)
     return 1;
-  /* Programs this daemon starts must not take themselves for daemons. */
+  /* Programs this daemon starts must not take themselves for daemons,
+   * whether they get the Win32 environment block or the C runtime's
+   * _environ (_spawn*, system). */
+  _putenv(DK__RELAUNCH_ENV "=");
   uv_os_unsetenv(DK__RELAUNCH_ENV);
   dz->report_handle = (void *)(uintptr_t)_strtoui64(value, NULL, 10);
+  /* Nor inherit the report pipe: a child holding it would keep the parent
+   * from seeing the daemon's end close. */
+  SetHandleInformation(dz->report_handle, HANDLE_FLAG_INHERIT, 0);
   dz->relaunched = 1;
   return 0;
 }
@@ -511,12 +233,17 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
     return err;
   if (opts->pid_file == NULL)
     return UV_EINVAL; /* the Windows half has no pid-file-less foreground yet */
-  if (GetFullPathNameA(opts->pid_file, sizeof(dz->pid_path), dz->pid_path, NULL) == 0)
-    return DK__WIN_ERR(GetLastError());
+  /* Accepted on POSIX, where they mean something; here a program asking
+   * to run as another account must not go on as its own. */
+  if (opts->user != NULL || opts->group != NULL || opts->keep_fds_count > 0)
+    return UV_ENOTSUP;
+  err = dk__full_path(opts->pid_file, dz->pid_path, sizeof(dz->pid_path));
+  if (err < 0)
+    return err;
   dz->flags = opts->flags;
   if (opts->flags & DK_FOREGROUND)
     return run_foreground(dz, opts);
-  return run_parent(dz, opts, payload, payload_len);
+  return dk__run_parent(dz, opts, payload, payload_len);
 }
 
 /* Windows has no supervisor protocol to tell: only a parent waits. */

@@ -1,7 +1,12 @@
-/* Pid files on Windows: the same "<pid>\n" text as on POSIX, held with a
- * LockFileEx lock for the daemon's whole life. Whether a live daemon holds
- * a file is told by its named objects (names.c), which exist exactly as
- * long as the daemon does: the sender never takes the lock itself. */
+/* Pid files on Windows: the same "<pid>\n" text as on POSIX (and, read
+ * here only, "<pid>\r\n" as text-mode fopen and `echo %PID%> f` write it),
+ * held with a LockFileEx lock for the daemon's whole life. Whether a live
+ * daemon holds a file is told by its named objects (names.c), which exist
+ * exactly as long as the daemon does: the sender never takes the lock
+ * itself. The handle kept open reads only, so that readers which share
+ * only reading (`type`, Get-Content, CreateFileW with FILE_SHARE_READ) can
+ * open the file while the daemon lives; the pid is written through a
+ * second handle, closed at once. */
 #include <string.h>
 
 #include "win.h"
@@ -11,9 +16,9 @@
  * argument and may run after the caller's daemonizer is gone. */
 static struct {
   HANDLE file;
-  HANDLE objects[DK__NSIGNALS + 1]; /* one per signal, then ALIVE */
+  HANDLE objects[DK__NCHANNELS];
   dk__file_id id;
-  WCHAR path[DK_PATH_MAX];
+  WCHAR path[DK__WPATH_MAX];
 } held = { INVALID_HANDLE_VALUE, { NULL }, { 0, 0, 0 }, { 0 } };
 
 static int lock_file(HANDLE h) {
@@ -28,11 +33,11 @@ static int lock_file(HANDLE h) {
 }
 
 static HANDLE open_pidfile(const char *path, DWORD access, DWORD disposition, int *err) {
-  WCHAR wpath[DK_PATH_MAX];
+  WCHAR wpath[DK__WPATH_MAX];
   BY_HANDLE_FILE_INFORMATION info;
   HANDLE h;
 
-  *err = dk__utf8_to_wide(path, wpath, DK_PATH_MAX);
+  *err = dk__system_path(path, wpath, DK__WPATH_MAX);
   if (*err < 0)
     return INVALID_HANDLE_VALUE;
   /* FILE_FLAG_OPEN_REPARSE_POINT opens a symlink itself, not its target;
@@ -58,65 +63,52 @@ static HANDLE open_pidfile(const char *path, DWORD access, DWORD disposition, in
   return h;
 }
 
-static int create_objects(const dk__file_id *id) {
-  WCHAR name[160];
-  unsigned long pid = GetCurrentProcessId();
-  int i, err;
-
-  for (i = 0; i <= DK__NSIGNALS; i++) {
-    const char *what = i < DK__NSIGNALS ? dk_signal_name(dk__signal_at(i)) + 3 : "ALIVE";
-    err = dk__channel_name(pid, id, what, name, sizeof(name) / sizeof(name[0]));
-    if (err < 0)
-      return err;
-    /* Auto-reset: one SetEvent, one wake-up; repeats before it coalesce. */
-    held.objects[i] = CreateEventW(NULL, FALSE, FALSE, name);
-    if (held.objects[i] == NULL)
-      return DK__WIN_ERR(GetLastError());
-  }
-  return 0;
-}
-
-static void close_objects(void) {
-  int i;
-  for (i = 0; i <= DK__NSIGNALS; i++) {
-    if (held.objects[i] != NULL)
-      CloseHandle(held.objects[i]);
-    held.objects[i] = NULL;
-  }
-}
-
-int dk__pidfile_claim(const char *path) {
+static int write_pid(const char *path, const dk__file_id *id) {
   char text[24];
+  dk__file_id now;
   DWORD written;
   size_t len;
   HANDLE h;
   int err;
 
+  h = open_pidfile(path, GENERIC_WRITE, OPEN_EXISTING, &err);
+  if (h == INVALID_HANDLE_VALUE)
+    return err;
+  err = dk__file_id_of(h, &now);
+  /* The name must still be the file we locked. */
+  if (err == 0 && memcmp(&now, id, sizeof(now)) != 0)
+    err = DK_EBADPIDFILE;
+  len = dk__pid_format((long)GetCurrentProcessId(), text);
+  if (err == 0 && (!SetEndOfFile(h) || !WriteFile(h, text, (DWORD)len, &written, NULL) ||
+                   written != len))
+    err = DK__WIN_ERR(GetLastError());
+  CloseHandle(h);
+  return err;
+}
+
+int dk__pidfile_claim(const char *path) {
+  HANDLE h;
+  int err;
+
   /* No DELETE access: every reader (`type`, fopen) would then need to
    * share deletion, which msvcrt's fopen does not. */
-  h = open_pidfile(path, GENERIC_READ | GENERIC_WRITE, OPEN_ALWAYS, &err);
+  h = open_pidfile(path, GENERIC_READ, OPEN_ALWAYS, &err);
   if (h == INVALID_HANDLE_VALUE)
     return err == DK_EBADPIDFILE ? UV_ELOOP : err;
   err = lock_file(h);
   if (err == 0)
     err = dk__file_id_of(h, &held.id);
   if (err == 0)
-    err = create_objects(&held.id);
+    err = dk__channels_create(GetCurrentProcessId(), &held.id, held.objects, DK__NCHANNELS);
+  if (err == 0)
+    err = write_pid(path, &held.id);
+  if (err == 0)
+    err = dk__system_path(path, held.path, DK__WPATH_MAX);
   if (err < 0) {
-    close_objects();
+    dk__channels_close(held.objects, DK__NCHANNELS);
     CloseHandle(h);
     return err;
   }
-
-  len = dk__pid_format((long)GetCurrentProcessId(), text);
-  if (SetFilePointer(h, 0, NULL, FILE_BEGIN) == INVALID_SET_FILE_POINTER || !SetEndOfFile(h) ||
-      !WriteFile(h, text, (DWORD)len, &written, NULL) || written != len) {
-    err = DK__WIN_ERR(GetLastError());
-    close_objects();
-    CloseHandle(h);
-    return err;
-  }
-  dk__utf8_to_wide(path, held.path, DK_PATH_MAX);
   held.file = h;
   return 0;
 }
@@ -140,13 +132,24 @@ void dk__pidfile_drop(void) {
   }
   CloseHandle(held.file);
   held.file = INVALID_HANDLE_VALUE;
-  close_objects();
+  dk__channels_close(held.objects, DK__NCHANNELS);
 }
 
-int dk__pidfile_held_id(dk__file_id *id) {
+/* The identity of the pid file this process holds, and its own handles of
+ * the signal events, for dk_signals_init: opening them by name would find
+ * them existing, which is what a squatted name looks like. */
+int dk__pidfile_held(dk__file_id *id, HANDLE events[DK__NSIGNALS]) {
+  HANDLE me = GetCurrentProcess();
+  int i;
   if (held.file == INVALID_HANDLE_VALUE)
     return UV_ENOENT;
   *id = held.id;
+  for (i = 0; i < DK__NSIGNALS; i++)
+    if (!DuplicateHandle(me, held.objects[i], me, &events[i], 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+      int err = DK__WIN_ERR(GetLastError());
+      dk__channels_close(events, i);
+      return err;
+    }
   return 0;
 }
 
@@ -163,8 +166,13 @@ int dk__pidfile_read(const char *path, long *pid, dk__file_id *id) {
     err = DK__WIN_ERR(GetLastError());
   else if (n == sizeof(buf))
     err = DK_EBADPIDFILE;
-  else
+  else {
+    /* One trailing CRLF, as Windows programs end a line, is a newline;
+     * the portable parser stays as strict as on POSIX. */
+    if (n >= 2 && buf[n - 2] == '\r' && buf[n - 1] == '\n')
+      buf[--n - 1] = '\n';
     err = dk__pid_parse(buf, n, pid);
+  }
   if (err == 0)
     err = dk__file_id_of(h, id);
   CloseHandle(h);

@@ -6,23 +6,15 @@
 
 static int open_channel(const char *pid_file, const char *what, DWORD access, HANDLE *out,
                         long *pid) {
-  WCHAR name[160];
   dk__file_id id;
   int err;
 
   if (pid_file == NULL)
     return UV_EINVAL;
   err = dk__pidfile_read(pid_file, pid, &id);
-  if (err == 0)
-    err = dk__channel_name((unsigned long)*pid, &id, what, name, sizeof(name) / sizeof(name[0]));
   if (err < 0)
     return err;
-  *out = OpenEventW(access, FALSE, name);
-  if (*out != NULL)
-    return 0;
-  if (GetLastError() == ERROR_ACCESS_DENIED)
-    return UV_EPERM;
-  return DK_ESTALE;
+  return dk__channel_open((unsigned long)*pid, &id, what, access, out);
 }
 
 int dk_pid_file_check(const char *pid_file, uv_pid_t *pid) {

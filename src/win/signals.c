@@ -3,7 +3,8 @@
  * does reaches them. Instead each daemon owns one named event per signal
  * (names.c); a waiter thread blocks on them and on a stop event, with no
  * timeout, marks what fired and wakes the loop with uv_async_send. The
- * async callback, on the loop's thread, dispatches each mark once. */
+ * async callback, on the loop's thread, dispatches each mark once. The
+ * console's control events take the same way in (console.c). */
 #include <string.h>
 
 #include "win.h"
@@ -37,46 +38,48 @@ static void waiter(void *arg) {
   }
 }
 
-/* The events are the daemon's own, created when it claimed its pid file;
- * CreateEventW with the same name opens them. A process that holds no pid
- * file (dk_signals before, or without, dk_daemonize) creates them here,
- * named after the file it was given. */
+/* The events are the daemon's own, created when it claimed its pid file.
+ * A process that holds no pid file (dk_signals before, or without,
+ * dk_daemonize: it wrote its own) creates them here, named after the file
+ * it was given, with ALIVE, so that dk_pid_file_check agrees with dk_send
+ * that it is there. */
 static int open_events(dk_signals_t *sig, const char *pid_file) {
-  WCHAR name[160];
+  HANDLE made[DK__NCHANNELS];
   dk__file_id id;
   long named;
-  int i, err;
+  int held, i, err;
 
-  err = dk__pidfile_held_id(&id);
-  if (err < 0) {
+  held = dk__pidfile_held(&id, (HANDLE *)sig->events) == 0;
+  if (!held) {
     if (pid_file == NULL)
       return UV_EINVAL;
     err = dk__pidfile_read(pid_file, &named, &id);
     if (err < 0)
       return err;
   }
-  for (i = 0; i < DK__NSIGNALS; i++) {
-    err = dk__channel_name(GetCurrentProcessId(), &id, dk_signal_name(dk__signal_at(i)) + 3, name,
-                           sizeof(name) / sizeof(name[0]));
-    if (err < 0)
-      return err;
-    sig->events[i] = CreateEventW(NULL, FALSE, FALSE, name);
-    if (sig->events[i] == NULL)
-      return DK__WIN_ERR(GetLastError());
+  err = dk__signals_register(sig, &id);
+  if (err == 0 && !held) {
+    err = dk__channels_create(GetCurrentProcessId(), &id, made, DK__NCHANNELS);
+    for (i = 0; err == 0 && i < DK__NSIGNALS; i++)
+      sig->events[i] = made[i];
+    if (err == 0)
+      sig->alive = made[DK__ALIVE];
   }
-  sig->events[STOP_EVENT] = CreateEventW(NULL, TRUE, FALSE, NULL);
-  if (sig->events[STOP_EVENT] == NULL)
-    return DK__WIN_ERR(GetLastError());
-  return 0;
+  if (err == 0) {
+    sig->events[STOP_EVENT] = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (sig->events[STOP_EVENT] == NULL)
+      err = DK__WIN_ERR(GetLastError());
+  }
+  if (err < 0 && err != UV_EBUSY)
+    dk__signals_unregister(sig);
+  return err;
 }
 
 static void close_events(dk_signals_t *sig) {
-  int i;
-  for (i = 0; i <= DK__NSIGNALS; i++) {
-    if (sig->events[i] != NULL)
-      CloseHandle(sig->events[i]);
-    sig->events[i] = NULL;
-  }
+  dk__channels_close((HANDLE *)sig->events, DK__NSIGNALS + 1);
+  if (sig->alive != NULL)
+    CloseHandle(sig->alive);
+  sig->alive = NULL;
 }
 
 int dk_signals_init(uv_loop_t *loop, dk_signals_t *sig, const char *pid_file) {
@@ -86,8 +89,11 @@ int dk_signals_init(uv_loop_t *loop, dk_signals_t *sig, const char *pid_file) {
   memset(sig, 0, sizeof(*sig));
   sig->loop = loop;
   err = open_events(sig, pid_file);
-  if (err == 0)
+  if (err == 0) {
     err = uv_async_init(loop, &sig->async, on_async);
+    if (err < 0)
+      dk__signals_unregister(sig);
+  }
   if (err < 0) {
     close_events(sig);
     return err;
@@ -118,7 +124,7 @@ int dk_signals_start(dk_signals_t *sig) {
   if (err < 0)
     return err;
   sig->thread_running = 1;
-  sig->started = 1;
+  dk__signals_set_started(sig, 1);
   uv_ref((uv_handle_t *)&sig->async);
   return 0;
 }
@@ -126,7 +132,7 @@ int dk_signals_start(dk_signals_t *sig) {
 int dk_signals_stop(dk_signals_t *sig) {
   if (sig == NULL)
     return UV_EINVAL;
-  sig->started = 0;
+  dk__signals_set_started(sig, 0);
   if (!sig->thread_running)
     return 0;
   SetEvent(sig->events[STOP_EVENT]);
@@ -143,6 +149,8 @@ void dk_signals_close(dk_signals_t *sig, dk_signals_close_cb close_cb) {
   if (sig == NULL || sig->closing)
     return;
   dk_signals_stop(sig);
+  /* Out of the console handler's reach before the async handle goes. */
+  dk__signals_unregister(sig);
   sig->closing = 1;
   sig->close_cb = close_cb;
   close_events(sig);
