@@ -15,6 +15,8 @@
  * replies already queued, and closes once the client closed too (or after
  * another grace period). A second SIGTERM or SIGINT closes at once. The loop
  * then runs dry, main returns 0 and the pid file goes with it.
+ * A client that leaves without reading its echo costs its connection only:
+ * dk_signals_start made SIGPIPE ignored, so the write fails with UV_EPIPE.
  * SIGHUP reopens the log file, for logrotate. --port 0 picks a free port,
  * which the log names. Every event is logged with a UTC timestamp.
  */

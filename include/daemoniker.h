@@ -134,8 +134,10 @@ struct dk_signals_s {
   int started;
   int closing;
   int received;
-  int pending_closes;
+  int acted;                 /* the default handler acted on INT, TERM or ABRT */
   dk_signals_close_cb close_cb;
+  uv_idle_t idle;            /* from dk_signals_close: calls close_cb when done */
+  int idle_passes;
   dk_signal_cb cbs[DK__NSIGNALS];
   int modes[DK__NSIGNALS];   /* default, callback, ignore */
 #ifdef _WIN32

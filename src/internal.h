@@ -47,6 +47,12 @@ int dk__options_check(const dk_options_t *opts);
 /* Signals, portable part (signals.c). The platform keeps its watchers in
  * line with sig->modes and sig->started in dk__signals_sync. */
 int dk__signals_is_watched(const dk_signals_t *sig, int index);
+/* 1 for INT, TERM and ABRT at the default once the default acted on one:
+ * caught (a later one can not kill the cleanup) and otherwise dropped. */
+int dk__signals_after_default(const dk_signals_t *sig, int index);
+/* Closing, the part both platforms share: once the platform closed its
+ * handles, calls sig->close_cb when libuv is done with every one of them. */
+void dk__signals_close_later(dk_signals_t *sig);
 void dk__signals_dispatch(dk_signals_t *sig, int index);
 int dk__signals_sync(dk_signals_t *sig, int index);
 

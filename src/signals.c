@@ -4,20 +4,31 @@
  * is each platform's (uv_signal_t on POSIX, named events on Windows). */
 #include "internal.h"
 
+static int stops_by_default(int dk_signum) {
+  return dk_signum == DK_SIGINT || dk_signum == DK_SIGTERM || dk_signum == DK_SIGABRT;
+}
+
 /* INT, TERM and ABRT are watched from the start; the others only once the
  * application said what to do with them, so that until then their own
  * default stays (on POSIX: terminate). */
 int dk__signals_is_watched(const dk_signals_t *sig, int index) {
-  int dk = dk__signal_at(index);
-  if (dk == DK_SIGINT || dk == DK_SIGTERM || dk == DK_SIGABRT)
+  if (stops_by_default(dk__signal_at(index)))
     return 1;
   return sig->modes[index] != DK__MODE_DEFAULT;
 }
 
+int dk__signals_after_default(const dk_signals_t *sig, int index) {
+  return sig->acted && sig->modes[index] == DK__MODE_DEFAULT &&
+         stops_by_default(dk__signal_at(index));
+}
+
 /* The C form of the Python library raising the signal in the main thread:
- * uv_run returns, and main cleans up. */
+ * uv_run returns, and main cleans up. Once: the cleanup runs the loop again
+ * to finish its closes, and a second TERM that stopped that run, or killed
+ * the process, would leave the cleanup (and the pid file) half done. */
 static void run_default(dk_signals_t *sig, int dk_signum) {
   sig->received = dk_signum;
+  sig->acted = 1;
   dk_signals_stop(sig);
   uv_stop(sig->loop);
 }
@@ -31,10 +42,35 @@ void dk__signals_dispatch(dk_signals_t *sig, int index) {
   case DK__MODE_IGNORE:
     break;
   default:
-    if (dk == DK_SIGINT || dk == DK_SIGTERM || dk == DK_SIGABRT)
+    if (stops_by_default(dk) && !sig->acted)
       run_default(sig, dk);
     break;
   }
+}
+
+/* Every handle of sig closed before dk_signals_close returned (by it, or
+ * by the application's uv_walk, whose close callbacks are the
+ * application's and tell us nothing) is done with after the next closing
+ * phase of the loop. The idle handle's first pass comes in that phase's
+ * iteration or later, its second after it; its own close callback is the
+ * last thing libuv does with sig, which the application may then free. */
+static void on_idle_closed(uv_handle_t *handle) {
+  dk_signals_t *sig = handle->data;
+  if (sig->close_cb != NULL)
+    sig->close_cb(sig);
+}
+
+static void on_idle(uv_idle_t *idle) {
+  dk_signals_t *sig = idle->data;
+  if (++sig->idle_passes == 2)
+    uv_close((uv_handle_t *)idle, on_idle_closed);
+}
+
+void dk__signals_close_later(dk_signals_t *sig) {
+  sig->idle_passes = 0;
+  uv_idle_init(sig->loop, &sig->idle); /* fails on no platform */
+  sig->idle.data = sig;
+  uv_idle_start(&sig->idle, on_idle);
 }
 
 static int set_mode(dk_signals_t *sig, int dk_signum, int mode, dk_signal_cb cb) {

@@ -64,7 +64,7 @@ int dk_fault_fired(int i) {
 const char *dk_fault_call_name(int call) {
   static const char *const names[DKF_NCALLS] = {
     "?", "fork", "setsid", "socketpair", "open", "flock", "fcntl", "ftruncate", "pwrite",
-    "dup2", "chdir", "setgroups", "setgid", "setuid", "send", "recv", "poll", "waitpid", "syscall",
+    "dup2", "chdir", "setgroups", "setgid", "setuid", "send", "recv", "poll", "waitpid", "syscall", "linkat",
   };
   return call > 0 && call < DKF_NCALLS ? names[call] : "?";
 }
@@ -130,6 +130,7 @@ pid_t __real_fork(void);
 int __real_setsid(void);
 int __real_socketpair(int, int, int, int *);
 int __real_open(const char *, int, ...);
+int __real_openat(int, const char *, int, ...);
 int __real_flock(int, int);
 int __real_fcntl(int, int, ...);
 int __real_ftruncate(int, off_t);
@@ -149,6 +150,7 @@ pid_t __wrap_fork(void);
 int __wrap_setsid(void);
 int __wrap_socketpair(int, int, int, int *);
 int __wrap_open(const char *, int, ...);
+int __wrap_openat(int, const char *, int, ...);
 int __wrap_flock(int, int);
 int __wrap_fcntl(int, int, ...);
 int __wrap_ftruncate(int, off_t);
@@ -163,6 +165,8 @@ ssize_t __wrap_recv(int, void *, size_t, int);
 int __wrap_poll(struct pollfd *, nfds_t, int);
 pid_t __wrap_waitpid(pid_t, int *, int);
 long __wrap_syscall(long, ...);
+int __wrap_linkat(int, const char *, int, const char *, int);
+int __real_linkat(int, const char *, int, const char *, int);
 
 pid_t __wrap_fork(void) {
   pid_t pid;
@@ -195,6 +199,18 @@ int __wrap_open(const char *path, int flags, ...) {
   }
   FAULT(DKF_OPEN, DKF_ANY, path);
   return __real_open(path, flags, mode);
+}
+
+int __wrap_openat(int dirfd, const char *path, int flags, ...) {
+  mode_t mode = 0;
+  if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
+    va_list ap;
+    va_start(ap, flags);
+    mode = (mode_t)va_arg(ap, int);
+    va_end(ap);
+  }
+  FAULT(DKF_OPEN, DKF_ANY, path);
+  return __real_openat(dirfd, path, flags, mode);
 }
 
 int __wrap_flock(int fd, int op) {
@@ -273,6 +289,11 @@ int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout) {
 pid_t __wrap_waitpid(pid_t pid, int *status, int options) {
   FAULT(DKF_WAITPID, DKF_ANY, NULL);
   return __real_waitpid(pid, status, options);
+}
+
+int __wrap_linkat(int olddir, const char *old, int newdir, const char *new_path, int flags) {
+  FAULT(DKF_LINKAT, DKF_ANY, NULL);
+  return __real_linkat(olddir, old, newdir, new_path, flags);
 }
 
 /* syscall(2) takes up to six word-sized arguments; they are passed on as

@@ -30,6 +30,7 @@ enum dk_fault_call {
   DKF_POLL,
   DKF_WAITPID,
   DKF_SYSCALL,   /* arg: the system call's number (SYS_close_range...) */
+  DKF_LINKAT,
   DKF_NCALLS
 };
 

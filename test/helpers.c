@@ -395,6 +395,11 @@ static struct {
   uv_thread_t thread;
   int fd;
   struct dk_test_shared *shared;
+  int hold;      /* DK_TEST_HOLD_CLEANUP's signum; 0: no hold */
+  int walk;      /* DK_TEST_WALK_CLEANUP */
+  int released;
+  int closed;    /* dk_signals_close's callback ran */
+  int received_at_close;
 } sd;
 
 static void sd_report(int kind, int signum, int value, int seq) {
@@ -518,11 +523,50 @@ static int sd_apply(int op, int signum) {
     int err = dk_pid_file_check(dk_daemonizer_pid_file(sd.dz), &pid);
     return err < 0 ? err : (int)pid;
   }
+  case DK_TEST_HOLD_CLEANUP:
+    if (signum != 1 && signum != 2)
+      return UV_EINVAL;
+    sd.hold = signum;
+    return 0;
+  case DK_TEST_WALK_CLEANUP:
+    sd.walk = 1;
+    return 0;
   default: return UV_EINVAL;
   }
 }
 
+static void sd_count_handle(uv_handle_t *h, void *arg) {
+  (void)h;
+  ++*(int *)arg;
+}
+
+static void sd_on_signals_closed(dk_signals_t *sig) {
+  int left = 0;
+  SD_CHECK(!sd.closed);
+  sd.closed = 1;
+  sd.received_at_close = dk_signals_received(sig);
+  uv_walk(&sd.loop, sd_count_handle, &left);
+  sd_report(DK_TEST_REP_CLOSED, sd.received_at_close, left, 0);
+  /* As if freed: libuv must be done with every handle in it by now. */
+  memset(sig, 0xa5, sizeof(*sig));
+}
+
+static void sd_close_handle(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
 static void sd_release(void) {
+  if (sd.released)
+    return;
+  sd.released = 1;
+  if (sd.walk) {
+    uv_walk(&sd.loop, sd_close_handle, NULL);
+    SD_CHECK(dk_signals_stop(&sd.sig) == 0);
+    dk_signals_close(&sd.sig, sd_on_signals_closed);
+    return;
+  }
   if (!uv_is_closing((uv_handle_t *)&sd.poll))
     uv_close((uv_handle_t *)&sd.poll, NULL);
   dk_signals_close(&sd.sig, NULL);
@@ -570,7 +614,17 @@ static void sd_main(struct dk_test_sigd *d, int fd, const struct dk_test_cmd *se
 
   sd.thread = uv_thread_self(); /* the thread that runs the loop */
   uv_run(&sd.loop, UV_RUN_DEFAULT);
-  received = dk_signals_received(&sd.sig);
+  received = sd.closed ? sd.received_at_close : dk_signals_received(&sd.sig);
+  if (sd.hold != 0 && !sd.released) {
+    /* A cleanup that takes its time: signals that come now must neither
+     * kill the daemon nor end this uv_run early. */
+    if (sd.hold == 2)
+      dk_signals_close(&sd.sig, NULL);
+    sd_report(DK_TEST_REP_CLEANUP, received, 0, 0);
+    uv_run(&sd.loop, UV_RUN_DEFAULT); /* until the test closes its end */
+    SD_CHECK(sd.released);
+    received = sd.closed ? sd.received_at_close : dk_signals_received(&sd.sig);
+  }
   sd_release();
   uv_run(&sd.loop, UV_RUN_DEFAULT);
   closed = uv_loop_close(&sd.loop);

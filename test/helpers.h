@@ -142,15 +142,25 @@ enum {
   DK_TEST_DIE,          /* _exit(3) at once: no cleanup, the pid file stays */
   DK_TEST_SEND_SELF,    /* dk_send(its own pid file, signum) */
   DK_TEST_CHECK_SELF,   /* dk_pid_file_check(its own pid file): ACK value: the pid */
-  DK_TEST_FORK_INHERITOR /* as FORK_HOLDER, but by a raw clone that runs no atfork handler,
-                          * as a child of a program the daemon exec'd: it keeps the pid
-                          * file's descriptor and so its flock */
+  DK_TEST_FORK_INHERITOR, /* as FORK_HOLDER, but by a raw clone that runs no atfork handler,
+                           * as a child of a program the daemon exec'd: it keeps the pid
+                           * file's descriptor and so its flock */
+  DK_TEST_HOLD_CLEANUP, /* once uv_run returned, report DK_TEST_REP_CLEANUP and keep
+                         * serving commands until the test closes its end; signum
+                         * 1: before dk_signals_close, 2: after it */
+  DK_TEST_WALK_CLEANUP  /* clean up with libuv's idiom: uv_walk closes every handle,
+                         * then dk_signals_stop and dk_signals_close with a callback
+                         * that reports DK_TEST_REP_CLOSED and scribbles over the
+                         * dk_signals_t (the app may free it there) */
 };
 enum {
   DK_TEST_REP_CB = 1,   /* signum, value = handler (DK_TEST_HANDLER_*), seq */
   DK_TEST_REP_ACK,      /* signum, value = the command's result, seq = op */
   DK_TEST_REP_EXIT,     /* signum = dk_signals_received, value = uv_loop_close's result */
-  DK_TEST_REP_FAIL = 5  /* value = line in helpers.c */
+  DK_TEST_REP_FAIL = 5, /* value = line in helpers.c */
+  DK_TEST_REP_CLEANUP,  /* signum = dk_signals_received: the cleanup is held */
+  DK_TEST_REP_CLOSED    /* dk_signals_close's callback ran; value = handles left on
+                         * the loop (uv_walk), signum = dk_signals_received */
 };
 enum { DK_TEST_HANDLER_A = 1, DK_TEST_HANDLER_B, DK_TEST_HANDLER_SWAP };
 #define DK_TEST_NO_ACK (-99999)

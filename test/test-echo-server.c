@@ -523,6 +523,49 @@ START_TEST(test_sighup_reopens_log_and_second_instance_is_refused) {
 }
 END_TEST
 
+/* A client that sends 256 KiB and closes without reading its echo: the
+ * server's writes then meet a reset connection. They must fail with an
+ * error (EPIPE, ECONNRESET), not kill the server with SIGPIPE: it serves
+ * the next client and stops cleanly on SIGTERM. */
+START_TEST(test_client_gone_before_its_echo_is_no_death) {
+  static unsigned char big[256 * 1024], req[MAX_PAYLOAD], rep[MAX_PAYLOAD];
+  const char *log;
+  size_t len, got;
+  int port, fd, eof, err, status, round;
+  pid_t pid;
+
+  pid = start_daemon("100");
+  port = port_in_log(dk_test_path(1, "echo.log"));
+  memset(big, 'x', sizeof(big));
+  /* Several rounds: each one leaves the server writing to a dead peer. */
+  for (round = 0; round < 4; round++) {
+    fd = connect_to(port);
+    ck_assert_msg(fd >= 0, "round %d: connect: %s; server alive: %d", round, strerror(errno),
+                  dk_test_alive(pid));
+    ck_assert_int_eq(send_all(fd, big, sizeof(big)), (ssize_t)sizeof(big));
+    close(fd); /* unread echo in its buffer: the kernel resets the connection */
+    /* A fresh client is still served, by the same process. */
+    fd = connect_to(port);
+    ck_assert_msg(fd >= 0, "round %d: connect after the reset client: %s; server alive: %d", round,
+                  strerror(errno), dk_test_alive(pid));
+    len = make_request(round, 0, req);
+    ck_assert_int_eq(send_all(fd, req, len), (ssize_t)len);
+    got = recv_all(fd, rep, len, &eof, &err);
+    ck_assert_msg(got == len && memcmp(rep, req, len) == 0,
+                  "round %d: echo of %zu bytes came back as %zu (eof %d, %s); server alive: %d",
+                  round, len, got, eof, strerror(err), dk_test_alive(pid));
+    close(fd);
+  }
+  ck_assert_int_eq(dk_test_pid_in_file("echo.pid"), pid);
+  ck_assert_int_eq(dk_send("echo.pid", DK_SIGTERM), 0);
+  ck_assert_msg(dk_spawn_wait(pid, 20000, &status), "the daemon did not exit");
+  ck_assert_msg(status == 0, "the daemon's exit status is %d (128 + %d: SIGPIPE)", status, SIGPIPE);
+  ck_assert_int_eq(access("echo.pid", F_OK), -1);
+  log = check_log_lines(dk_test_path(1, "echo.log"), pid);
+  ck_assert_ptr_nonnull(strstr(log, "stopped, exiting"));
+}
+END_TEST
+
 START_TEST(test_usage_errors) {
   struct dk_spawn r;
   DK_RUN(&r, DK_ECHO_SERVER, "--pidfile", "echo.pid"); /* a daemon needs a log */
@@ -547,6 +590,7 @@ static Suite *echo_suite(void) {
   tcase_add_test(tc, test_second_sigint_closes_at_once);
   tcase_add_test(tc, test_port_in_use_is_the_parents_error);
   tcase_add_test(tc, test_sighup_reopens_log_and_second_instance_is_refused);
+  tcase_add_test(tc, test_client_gone_before_its_echo_is_no_death);
   tcase_add_test(tc, test_usage_errors);
   suite_add_tcase(s, tc);
   return s;

@@ -212,7 +212,7 @@ static const struct fail_case fail_cases[] = {
   { "dup2 stdout", 0, F(DKF_DUP2, DKF_DAEMON, 1, EMFILE, 1, NULL), UV_EMFILE },
   { "dup2 stderr", 0, F(DKF_DUP2, DKF_DAEMON, 1, EBADF, 2, NULL), UV_EBADF },
   { "chdir", 0, F(DKF_CHDIR, DKF_DAEMON, 1, EACCES, DKF_ANY, NULL), UV_EACCES },
-  { "open pid file", 0, F(DKF_OPEN, DKF_DAEMON, 1, EROFS, DKF_ANY, "/d.pid"), UV_EROFS },
+  { "open pid file", 0, F(DKF_OPEN, DKF_DAEMON, 1, EROFS, DKF_ANY, "d.pid"), UV_EROFS },
   { "flock error", 0, F(DKF_FLOCK, DKF_DAEMON, 1, ENOLCK, DKF_ANY, NULL), -ENOLCK }, /* libuv 1.44 has no UV_ENOLCK */
   /* Rust daemonize #53: a lock failure after the second fork must be an
    * error in the parent, never success. */
@@ -222,6 +222,8 @@ static const struct fail_case fail_cases[] = {
   { "record lock held (rust-daemonize#53)", 0, F(DKF_FCNTL, DKF_DAEMON, 1, EAGAIN, F_SETLK, NULL),
     DK_ERUNNING },
   { "ftruncate", 0, F(DKF_FTRUNCATE, DKF_DAEMON, 1, EIO, DKF_ANY, NULL), UV_EIO },
+  { "linkat of the whole pid file into place", 0, F(DKF_LINKAT, DKF_DAEMON, 1, ENOSPC, DKF_ANY, NULL),
+    UV_ENOSPC },
   { "pwrite", 0, F(DKF_PWRITE, DKF_DAEMON, 1, ENOSPC, DKF_ANY, NULL), UV_ENOSPC },
   { "pwrite writes nothing", 0, { DKF_PWRITE, DKF_DAEMON, 1, DKF_ZERO, 0, DKF_ANY, NULL }, UV_EIO },
   { "setgroups", OPT_SELF_USER, F(DKF_SETGROUPS, DKF_DAEMON, 1, EINVAL, DKF_ANY, NULL), UV_EINVAL },
@@ -333,7 +335,7 @@ static const struct ok_case ok_cases[] = {
   { "dup2 stderr EINTR", 0, EINTR_ONCE(DKF_DUP2, DKF_DAEMON, 2, NULL) },
   { "dup2 stdout EBUSY", 0, F(DKF_DUP2, DKF_DAEMON, 1, EBUSY, 1, NULL) },
   { "chdir EINTR", 0, EINTR_ONCE(DKF_CHDIR, DKF_DAEMON, DKF_ANY, NULL) },
-  { "open pid file EINTR", 0, EINTR_ONCE(DKF_OPEN, DKF_DAEMON, DKF_ANY, "/d.pid") },
+  { "open pid file EINTR", 0, EINTR_ONCE(DKF_OPEN, DKF_DAEMON, DKF_ANY, "d.pid") },
   { "flock EINTR", 0, EINTR_ONCE(DKF_FLOCK, DKF_DAEMON, DKF_ANY, NULL) },
   { "ftruncate EINTR", 0, EINTR_ONCE(DKF_FTRUNCATE, DKF_DAEMON, DKF_ANY, NULL) },
   { "pwrite EINTR", 0, EINTR_ONCE(DKF_PWRITE, DKF_DAEMON, DKF_ANY, NULL) },

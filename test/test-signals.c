@@ -3,9 +3,12 @@
  * started by dk_daemonize and signalled with dk_send from the test. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -256,10 +259,12 @@ static void check_default_stops_loop(int dk_signum, int host_signum) {
   ck_assert_int_eq(timer_fired, 0);
   ck_assert_int_eq(dk_signals_received(&sig), dk_signum);
   ck_assert_int_eq(seen.calls, 0);
-  /* The default handler stopped its own watching; the timer is left. */
-  ck_assert_uint_eq(take_census(&loop).watched, 0);
-  ck_assert_int_eq(take_census(&loop).active, 1);
+  /* The default handler stopped the other watchers; INT, TERM and ABRT
+   * stay caught, so that a second one can not kill the cleanup, but they
+   * keep no loop alive: only the timer does. */
+  ck_assert_uint_eq(take_census(&loop).watched, ALWAYS);
   uv_close((uv_handle_t *)&other_work, NULL);
+  ck_assert_int_eq(run(&loop, UV_RUN_DEFAULT), 0);
   close_all(&loop, &sig);
 }
 
@@ -391,7 +396,10 @@ START_TEST(test_stop_then_start_watches_again) {
   ck_assert_int_eq(raise(SIGINT), 0);
   run(&loop, UV_RUN_DEFAULT);
   ck_assert_int_eq(dk_signals_received(&sig), DK_SIGINT);
-  ck_assert_int_eq(take_census(&loop).active, 0);
+  /* The default stopped HUP and USR2; INT, TERM and ABRT stay caught but
+   * keep nothing alive. */
+  ck_assert_uint_eq(take_census(&loop).watched, ALWAYS);
+  ck_assert(!uv_loop_alive(&loop));
   /* After the default stopped it, it can be started again. */
   ck_assert_int_eq(dk_signals_start(&sig), 0);
   ck_assert_int_eq(take_census(&loop).active, 5);
@@ -437,6 +445,156 @@ START_TEST(test_close_calls_back_once_and_loop_closes) {
   dk_signals_close(&sig, NULL);
   ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
   ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+static void on_idle_pass(uv_idle_t *idle) {
+  if (++*(int *)idle->data == 3)
+    uv_close((uv_handle_t *)idle, NULL);
+}
+
+/* Once the default acted on TERM, the cleanup runs the loop again to let
+ * its handles close. TERM, INT and ABRT that come then are caught: no
+ * death, no callback, no second uv_stop (which would end that uv_run with
+ * its closes unfinished), and dk_signals_received still names the first.
+ * After dk_signals_close they stay ignored until the process exits. */
+START_TEST(test_signals_after_default_acted_neither_kill_nor_stop_cleanup) {
+  uv_loop_t loop;
+  uv_idle_t idle;
+  dk_signals_t sig;
+  struct sigaction sa;
+  int passes = 0, s;
+  const int again[] = { SIGTERM, SIGINT, SIGABRT };
+  seen_reset();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(dk_signals_init(&loop, &sig, NULL), 0);
+  ck_assert_int_eq(dk_signals_set(&sig, DK_SIGUSR1, on_signal), 0);
+  ck_assert_int_eq(dk_signals_start(&sig), 0);
+  ck_assert_int_eq(raise(SIGTERM), 0);
+  run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(dk_signals_received(&sig), DK_SIGTERM);
+
+  /* The cleanup's uv_run: an idle handle that closes on its third pass.
+   * The signals are already in libuv's pipe; the first pass polls them. */
+  for (s = 0; s < (int)N_ELEMS(again); s++)
+    ck_assert_int_eq(raise(again[s]), 0);
+  ck_assert_int_eq(uv_idle_init(&loop, &idle), 0);
+  idle.data = &passes;
+  ck_assert_int_eq(uv_idle_start(&idle, on_idle_pass), 0);
+  ck_assert_int_eq(run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_msg(passes == 3, "uv_run returned after %d idle passes: stopped again", passes);
+  ck_assert_int_eq(seen.calls, 0);
+  ck_assert_int_eq(dk_signals_received(&sig), DK_SIGTERM);
+
+  /* Also while dk_signals_close is under way, and after it. */
+  dk_signals_close(&sig, NULL);
+  ck_assert_int_eq(raise(SIGTERM), 0);
+  ck_assert_int_eq(run(&loop, UV_RUN_DEFAULT), 0);
+  for (s = 0; s < (int)N_ELEMS(again); s++) {
+    ck_assert_int_eq(sigaction(again[s], NULL, &sa), 0);
+    ck_assert_msg(sa.sa_handler == SIG_IGN, "signal %d is not ignored after the close", again[s]);
+    ck_assert_int_eq(raise(again[s]), 0);
+  }
+  ck_assert_int_eq(dk_signals_received(&sig), DK_SIGTERM);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+static int walk_close_calls;
+static int handles_left_at_close;
+
+static void on_closed_count_handles(dk_signals_t *sig) {
+  uv_loop_t *loop = sig->data;
+  walk_close_calls++;
+  handles_left_at_close = take_census(loop).handles;
+  memset(sig, 0xa5, sizeof(*sig)); /* as if freed: nothing may touch it now */
+  sig->data = loop;
+}
+
+static void close_handle(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+/* libuv's shutdown idiom: uv_walk closes every handle of the loop, ours
+ * too; dk_signals_stop and dk_signals_close must cope (not trip libuv's
+ * assertion on a closing handle), call back once, after libuv is done with
+ * each of its handles, and leave a loop that closes. */
+START_TEST(test_close_after_uv_walk_closed_every_handle) {
+  uv_loop_t loop;
+  uv_timer_t timer;
+  dk_signals_t sig;
+  int i;
+  for (i = 0; i < 3; i++) { /* started; never started; the default acted */
+    walk_close_calls = 0;
+    handles_left_at_close = -1;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
+    ck_assert_int_eq(dk_signals_init(&loop, &sig, NULL), 0);
+    sig.data = &loop;
+    ck_assert_int_eq(dk_signals_set(&sig, DK_SIGUSR1, on_signal), 0);
+    if (i != 1)
+      ck_assert_int_eq(dk_signals_start(&sig), 0);
+    if (i == 2) {
+      ck_assert_int_eq(raise(SIGINT), 0);
+      run(&loop, UV_RUN_NOWAIT);
+      ck_assert_int_eq(dk_signals_received(&sig), DK_SIGINT);
+    }
+    uv_walk(&loop, close_handle, NULL);
+    ck_assert_int_eq(dk_signals_stop(&sig), 0);
+    dk_signals_close(&sig, on_closed_count_handles);
+    ck_assert_int_eq(walk_close_calls, 0);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(walk_close_calls, 1);
+    ck_assert_int_eq(handles_left_at_close, 0);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+  }
+}
+END_TEST
+
+/* A write to a pipe nobody reads is an error after dk_signals_start, not
+ * a death, and stays one after stop and close; a SIGPIPE handler the
+ * application set is left alone. */
+static int write_to_closed_pipe(void) {
+  int p[2], r;
+  ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+  close(p[0]);
+  r = write(p[1], "x", 1) < 0 ? errno : 0;
+  close(p[1]);
+  return r;
+}
+
+static void on_sigpipe(int s) {
+  (void)s;
+}
+
+START_TEST(test_sigpipe_is_ignored_once_started) {
+  uv_loop_t loop;
+  dk_signals_t sig;
+  struct sigaction sa;
+  ck_assert_int_eq(sigaction(SIGPIPE, NULL, &sa), 0);
+  ck_assert(sa.sa_handler == SIG_DFL); /* Check's test process: as a daemon starts */
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(dk_signals_init(&loop, &sig, NULL), 0);
+  ck_assert_int_eq(dk_signals_start(&sig), 0);
+  ck_assert_int_eq(write_to_closed_pipe(), EPIPE);
+  ck_assert_int_eq(dk_signals_stop(&sig), 0);
+  ck_assert_int_eq(write_to_closed_pipe(), EPIPE);
+  close_all(&loop, &sig);
+  ck_assert_int_eq(write_to_closed_pipe(), EPIPE);
+  ck_assert_int_eq(sigaction(SIGPIPE, NULL, &sa), 0);
+  ck_assert(sa.sa_handler == SIG_IGN);
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_sigpipe;
+  ck_assert_int_eq(sigaction(SIGPIPE, &sa, NULL), 0);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(dk_signals_init(&loop, &sig, NULL), 0);
+  ck_assert_int_eq(dk_signals_start(&sig), 0);
+  ck_assert_int_eq(sigaction(SIGPIPE, NULL, &sa), 0);
+  ck_assert(sa.sa_handler == on_sigpipe);
+  close_all(&loop, &sig);
 }
 END_TEST
 
@@ -620,6 +778,205 @@ START_TEST(test_burst_of_alternating_signals_delivers_both) {
 }
 END_TEST
 
+/* Runs the loop made before dk_daemonize in the daemon: what dk_signals_init
+ * and dk_signals_start say there is the status of dk_ready, which the
+ * parent's dk_daemonize returns. keep_backend: the loop's epoll descriptor
+ * is kept open across (keep_fds), so it still is one, shared with this
+ * process; init_before: dk_signals_init ran here, before. */
+static int daemonize_with_loop_made_before(int keep_backend, int init_before) {
+  uv_loop_t *loop = uv_default_loop();
+  dk_daemonizer_t dz;
+  dk_options_t opts;
+  dk_signals_t sig;
+  int r, err = 0, keep[1];
+
+  ck_assert_ptr_nonnull(loop);
+  ck_assert_int_eq(dk_daemonizer_init(&dz), 1);
+  dk_options_init(&opts);
+  opts.pid_file = "d.pid";
+  opts.timeout_ms = 10000;
+  opts.flags = DK_WAIT_READY;
+  if (keep_backend) {
+    keep[0] = uv_backend_fd(loop);
+    ck_assert_int_ge(keep[0], 0);
+    opts.keep_fds = keep;
+    opts.keep_fds_count = 1;
+    /* Only its age tells this loop from one made in the daemon: let it be
+     * older than the library's allowance for a coarse uv_now clock. */
+    while (uv_hrtime() / 1000000 < uv_now(loop) + 500)
+      uv_sleep(50);
+  }
+  if (init_before)
+    ck_assert_int_eq(dk_signals_init(loop, &sig, NULL), 0);
+  r = dk_daemonize(&dz, &opts, NULL, 0);
+  if (r == DK_DAEMON) {
+    if (!init_before)
+      err = dk_signals_init(loop, &sig, dk_daemonizer_pid_file(&dz));
+    if (err == 0)
+      err = dk_signals_start(&sig);
+    dk_ready(&dz, err);
+    exit(err == 0 ? 0 : 1);
+  }
+  if (dk_daemon_pid(&dz) > 0)
+    dk_test_track_pid(dk_daemon_pid(&dz));
+  if (init_before) {
+    dk_signals_close(&sig, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+  }
+  ck_assert_int_eq(uv_loop_close(loop), 0);
+  return r;
+}
+
+/* libuv's default loop made before dk_daemonize: in the daemon its epoll
+ * descriptor was closed (and its number reused), so it could never see a
+ * signal. The daemon must not be reported as started. */
+START_TEST(test_loop_made_before_daemonizing_is_refused) {
+  int r = daemonize_with_loop_made_before(0, 0);
+  ck_assert_msg(r == UV_EBADF, "dk_daemonize returned %d (%s), want UV_EBADF from the daemon's "
+                "dk_signals_init", r, dk_err_name(r));
+  ck_assert(dk_test_wait_path(dk_test_path(0, "d.pid"), 0, 10000));
+}
+END_TEST
+
+START_TEST(test_signals_inited_before_daemonizing_are_refused_at_start) {
+  int r = daemonize_with_loop_made_before(0, 1);
+  ck_assert_msg(r == UV_EBADF, "dk_daemonize returned %d (%s), want UV_EBADF from the daemon's "
+                "dk_signals_start", r, dk_err_name(r));
+  ck_assert(dk_test_wait_path(dk_test_path(0, "d.pid"), 0, 10000));
+}
+END_TEST
+
+/* The same loop with its epoll descriptor kept open: an epoll instance
+ * still, but the parent's, and the rest of the loop's descriptors closed. */
+START_TEST(test_loop_kept_from_before_daemonizing_is_refused) {
+  int r = daemonize_with_loop_made_before(1, 0);
+  ck_assert_msg(r == UV_EBADF, "dk_daemonize returned %d (%s), want UV_EBADF", r, dk_err_name(r));
+  ck_assert(dk_test_wait_path(dk_test_path(0, "d.pid"), 0, 10000));
+}
+END_TEST
+
+/* DK_FOREGROUND neither forks nor closes descriptors: a loop made before
+ * is the process's own and works. */
+START_TEST(test_loop_made_before_foreground_daemonize_works) {
+  uv_loop_t *loop = uv_default_loop();
+  dk_daemonizer_t dz;
+  dk_options_t opts;
+  dk_signals_t sig;
+  ck_assert_ptr_nonnull(loop);
+  ck_assert_int_eq(dk_daemonizer_init(&dz), 1);
+  dk_options_init(&opts);
+  opts.pid_file = "fg.pid";
+  opts.workdir = dk_test_dir();
+  opts.flags = DK_FOREGROUND;
+  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), DK_DAEMON);
+  ck_assert_int_eq(dk_signals_init(loop, &sig, dk_daemonizer_pid_file(&dz)), 0);
+  ck_assert_int_eq(dk_signals_start(&sig), 0);
+  ck_assert_int_eq(raise(SIGTERM), 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(dk_signals_received(&sig), DK_SIGTERM);
+  close_all(loop, &sig);
+  dk_daemonizer_cleanup(&dz);
+  ck_assert_int_eq(access("fg.pid", F_OK), -1);
+}
+END_TEST
+
+/* Waits for the daemon's cleanup to be held (DK_TEST_HOLD_CLEANUP) after
+ * the default acted on `received`. */
+static void expect_cleanup_held(struct dk_test_sigd *d, int received) {
+  struct dk_test_report r;
+  ck_assert_msg(dk_test_sigd_next(d, &r, 10000) == 1, "the daemon did not report its cleanup");
+  ck_assert_msg(r.kind == DK_TEST_REP_CLEANUP && r.signum == received,
+                "want the cleanup report for %s, got kind %d signum %d value %d",
+                dk_signal_name(received), r.kind, r.signum, r.value);
+}
+
+/* As dk_test_sigd_quiet, saying what came instead of an answer. */
+static void expect_pings_answered(struct dk_test_sigd *d) {
+  const struct dk_test_cmd ping = { DK_TEST_PING, 0 };
+  struct dk_test_report r;
+  int i, got;
+  for (i = 0; i < 2; i++) {
+    ck_assert_msg(send(d->sock, &ping, sizeof(ping), MSG_NOSIGNAL) == (ssize_t)sizeof(ping),
+                  "ping %d: the daemon is gone during its cleanup (%s; state %c)", i,
+                  strerror(errno), (char)dk_test_stat_field(d->pid, 3));
+    got = dk_test_sigd_next(d, &r, 10000);
+    ck_assert_msg(got == 1, "ping %d: no answer from the daemon during its cleanup (%d; state %c)",
+                  i, got, (char)dk_test_stat_field(d->pid, 3));
+    ck_assert_msg(r.kind == DK_TEST_REP_ACK && r.seq == DK_TEST_PING && r.value == 0,
+                  "ping %d: got report kind %d signum %d value %d seq %d (kind 5: the daemon "
+                  "failed at helpers.c line value)", i, r.kind, r.signum, r.value, r.seq);
+  }
+}
+
+/* TERM, then TERM, INT and ABRT again while the daemon cleans up (before
+ * and after its dk_signals_close): the cleanup finishes, the daemon exits
+ * 0 and removes its pid file, and dk_signals_received says TERM. */
+static void check_cleanup_survives_signals(int when) {
+  const struct dk_test_cmd setup[] = { { DK_TEST_HOLD_CLEANUP, when } };
+  const int again[] = { DK_SIGTERM, DK_SIGINT, DK_SIGABRT, DK_SIGTERM };
+  struct dk_test_sigd d;
+  size_t i;
+  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", setup, 1), DK_PARENT);
+  ck_assert_int_eq(dk_send("d.pid", DK_SIGTERM), 0);
+  expect_cleanup_held(&d, DK_SIGTERM);
+  /* One at a time, each delivered and dispatched before the next (under
+   * TSan, whose late signal handlers ignore libuv's sa_mask, two pending
+   * at once can deadlock libuv's handler): the loop still serves. */
+  for (i = 0; i < N_ELEMS(again); i++) {
+    ck_assert_int_eq(dk_send("d.pid", again[i]), 0);
+    expect_pings_answered(&d);
+    ck_assert(dk_test_alive_unsignalled(d.pid));
+  }
+  shutdown(d.sock, SHUT_WR);
+  dk_test_sigd_expect_exit(&d, DK_SIGTERM);
+  dk_test_sigd_close(&d);
+}
+
+START_TEST(test_second_term_during_cleanup_is_not_fatal) {
+  check_cleanup_survives_signals(1);
+}
+END_TEST
+
+START_TEST(test_term_after_signals_closed_in_cleanup_is_not_fatal) {
+  check_cleanup_survives_signals(2);
+}
+END_TEST
+
+/* The daemon cleans up with uv_walk closing every handle (DK_TEST_WALK_CLEANUP),
+ * after the default acted on TERM (uv_run returned) or from a callback
+ * inside uv_run (the test closing its end): the close callback runs once,
+ * with no handle left on the loop, and the loop closes. */
+static void check_walk_cleanup(int by_term) {
+  const struct dk_test_cmd setup[] = { { DK_TEST_WALK_CLEANUP, 0 } };
+  struct dk_test_sigd d;
+  struct dk_test_report r;
+  int received = by_term ? DK_SIGTERM : 0;
+  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", setup, 1), DK_PARENT);
+  if (by_term)
+    ck_assert_int_eq(dk_send("d.pid", DK_SIGTERM), 0);
+  else
+    shutdown(d.sock, SHUT_WR);
+  ck_assert_msg(dk_test_sigd_next(&d, &r, 10000) == 1, "no report from the daemon's cleanup "
+                "(state %c, pid file there: %d)", (char)dk_test_stat_field(d.pid, 3),
+                access("d.pid", F_OK) == 0);
+  ck_assert_msg(r.kind == DK_TEST_REP_CLOSED, "want the close callback's report, got kind %d "
+                "signum %d value %d", r.kind, r.signum, r.value);
+  ck_assert_int_eq(r.signum, received);
+  ck_assert_msg(r.value == 0, "%d handles still on the loop when the close callback ran", r.value);
+  dk_test_sigd_expect_exit(&d, received); /* also: no second close callback */
+  dk_test_sigd_close(&d);
+}
+
+START_TEST(test_walk_cleanup_after_default_term) {
+  check_walk_cleanup(1);
+}
+END_TEST
+
+START_TEST(test_walk_cleanup_inside_uv_run) {
+  check_walk_cleanup(0);
+}
+END_TEST
+
 static Suite *signals_suite(void) {
   Suite *s = suite_create("signals");
   TCase *tc = tcase_create("loop");
@@ -638,6 +995,10 @@ static Suite *signals_suite(void) {
   tcase_add_test(tc, test_handler_changed_inside_callback_takes_effect);
   tcase_add_test(tc, test_stop_then_start_watches_again);
   tcase_add_test(tc, test_close_calls_back_once_and_loop_closes);
+  tcase_add_test(tc, test_signals_after_default_acted_neither_kill_nor_stop_cleanup);
+  tcase_add_test(tc, test_close_after_uv_walk_closed_every_handle);
+  tcase_add_test(tc, test_sigpipe_is_ignored_once_started);
+  tcase_add_test(tc, test_loop_made_before_foreground_daemonize_works);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("daemon");
@@ -650,6 +1011,13 @@ static Suite *signals_suite(void) {
   tcase_add_test(tc, test_ignored_signals_leave_daemon_running_and_call_nothing);
   tcase_add_test(tc, test_handler_swapped_while_running_takes_effect);
   tcase_add_test(tc, test_hup_watched_once_set_and_default_again_when_reset);
+  tcase_add_test(tc, test_loop_made_before_daemonizing_is_refused);
+  tcase_add_test(tc, test_signals_inited_before_daemonizing_are_refused_at_start);
+  tcase_add_test(tc, test_loop_kept_from_before_daemonizing_is_refused);
+  tcase_add_test(tc, test_second_term_during_cleanup_is_not_fatal);
+  tcase_add_test(tc, test_term_after_signals_closed_in_cleanup_is_not_fatal);
+  tcase_add_test(tc, test_walk_cleanup_after_default_term);
+  tcase_add_test(tc, test_walk_cleanup_inside_uv_run);
   suite_add_tcase(s, tc);
 
   /* Tagged: the TSan leg leaves floods out (see .ci/sanitizers). */

@@ -111,6 +111,8 @@ static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detac
   }
   dz->role = DK_DAEMON;
   dz->daemon_pid = getpid();
+  if (detached)
+    dk__note_daemonized();
   return 0;
 }
 

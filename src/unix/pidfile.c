@@ -24,9 +24,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,27 +140,67 @@ static int lock_both(int fd) {
   return record_lock(fd);
 }
 
-/* "<dir>/.<base>.<pid>": the temporary name, made without allocating. */
-static int temp_name(const char *path, pid_t pid, char *out, size_t size) {
-  const char *slash = strrchr(path, '/');
-  size_t dir_len = slash != NULL ? (size_t)(slash - path) + 1 : 0;
-  size_t base_len = strlen(path) - dir_len;
+/* The temporary file's name in the pid file's directory: ".daemoniker-<pid>"
+ * first, which the caller can clean up after a daemon killed mid-claim;
+ * should that be taken (by a squatter: a directory, another user's file),
+ * names nobody can foresee. Made without allocating. */
+static void temp_name(pid_t pid, unsigned attempt, char *out) {
+  static const char hex[] = "0123456789abcdef";
   char digits[24];
-  size_t n = dk__pid_format((long)pid, digits) - 1; /* without its newline */
+  size_t n = dk__pid_format((long)pid, digits) - 1, len = 12;
+  unsigned char noise[4];
+  struct timespec ts;
+  int i;
 
-  if (dir_len + 1 + base_len + 1 + n + 1 > size)
+  memcpy(out, ".daemoniker-", 12);
+  memcpy(out + len, digits, n);
+  len += n;
+  if (attempt > 0) {
+#ifdef SYS_getrandom
+    if (syscall(SYS_getrandom, noise, sizeof(noise), 0x1 /* GRND_NONBLOCK */) != sizeof(noise))
+#endif
+    {
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      memcpy(noise, &ts.tv_nsec, sizeof(noise));
+      noise[0] ^= (unsigned char)attempt;
+    }
+    out[len++] = '-';
+    for (i = 0; i < 4; i++) {
+      out[len++] = hex[noise[i] >> 4];
+      out[len++] = hex[noise[i] & 15];
+    }
+  }
+  out[len] = '\0';
+}
+
+/* The pid file's directory (into dir) and its name in it (a pointer into
+ * path). 0, or UV_EINVAL for a path that ends in a slash. */
+static int split_path(const char *path, char *dir, size_t size, const char **base) {
+  const char *slash = strrchr(path, '/');
+  size_t dir_len;
+  if (slash == NULL || slash[1] == '\0')
+    return UV_EINVAL;
+  dir_len = slash == path ? 1 : (size_t)(slash - path);
+  if (dir_len >= size)
     return UV_ENAMETOOLONG;
-  memcpy(out, path, dir_len);
-  out[dir_len] = '.';
-  memcpy(out + dir_len + 1, path + dir_len, base_len);
-  out[dir_len + 1 + base_len] = '.';
-  memcpy(out + dir_len + 2 + base_len, digits, n);
-  out[dir_len + 2 + base_len + n] = '\0';
+  memcpy(dir, path, dir_len);
+  dir[dir_len] = '\0';
+  *base = slash + 1;
   return 0;
 }
 
-int dk__pidfile_temp_name(const char *path, pid_t pid, char *out, size_t size) {
-  return temp_name(path, pid, out, size);
+void dk__pidfile_remove_temp(const char *path, pid_t pid) {
+  char dir[DK_PATH_MAX], name[64];
+  const char *base;
+  int dirfd;
+  if (pid <= 0 || split_path(path, dir, sizeof(dir), &base) < 0)
+    return;
+  dirfd = dk__open_retry(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (dirfd < 0)
+    return;
+  temp_name(pid, 0, name);
+  unlinkat(dirfd, name, 0);
+  close(dirfd);
 }
 
 /* A pid file that is there already is taken over only if nobody else could
@@ -177,38 +219,100 @@ static int check_existing(int fd, uid_t user, struct stat *st) {
   return 0;
 }
 
-/* The new pid file, whole and locked, under the temporary name. */
-static int make_temp(const char *tmp) {
+/* The new pid file, whole and locked, under a temporary name (into name). */
+static int make_temp(int dirfd, char *name) {
   const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
-  int fd = dk__open_retry(tmp, flags, 0644), err;
+  unsigned attempt;
+  int fd = -1, err, removed = 0;
 
-  /* Left by a process that had our pid and was killed mid-claim. */
-  if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
-    fd = dk__open_retry(tmp, flags, 0644);
+  for (attempt = 0; attempt < 8 && fd < 0; attempt++) {
+    temp_name(getpid(), attempt, name);
+    do
+      fd = openat(dirfd, name, flags, 0644);
+    while (fd < 0 && errno == EINTR);
+    if (fd >= 0 || errno != EEXIST)
+      break;
+    /* Our own name, left by a process that had our pid and was killed
+     * mid-claim: removed and made again, once. Anything else there (a
+     * squatter's directory, another user's file) is passed by. */
+    if (attempt == 0 && !removed && unlinkat(dirfd, name, 0) == 0) {
+      removed = 1;
+      attempt--;
+    }
+  }
   if (fd < 0)
     return DK__ERR(errno);
   fd = dk__fd_above_stdio(fd);
-  if (fd < 0)
+  if (fd < 0) {
+    unlinkat(dirfd, name, 0);
     return fd;
+  }
   /* Readable by every user, whatever the daemon's umask: `kill $(cat f)`. */
   err = fchmod(fd, 0644) < 0 ? DK__ERR(errno) : write_pid(fd);
   if (err == 0)
     err = lock_both(fd);
   if (err < 0) {
     close(fd);
-    unlink(tmp);
+    unlinkat(dirfd, name, 0);
     return err;
   }
   return fd;
 }
 
 /* The fallback for a directory we may not write: the stale file `old`,
- * whose flock we hold, is rewritten in place. */
+ * whose flock we hold, is rewritten in place. The record lock is only the
+ * senders' shortcut: a reader's read lock on the file may refuse it, and
+ * the flock still holds the file. */
 static int rewrite_in_place(int old) {
   int err = record_lock(old);
-  if (err == 0)
-    err = write_pid(old);
-  return err;
+  if (err < 0 && err != DK_ERUNNING)
+    return err;
+  return write_pid(old);
+}
+
+/* Whether a file we could not flock is held by a daemon: a write record
+ * lock (it needs a writable descriptor), or a flock through a writable open
+ * file, or one of a process we may not look into. Read-only holders are
+ * only readers. */
+static int held_by_a_writer(int fd, const struct stat *st) {
+  struct dk__holders h;
+  if (dk__pidfile_lock_holder(fd) != 0)
+    return 1;
+  dk__holders_scan(st, &h);
+  return h.writer != 0 || h.unseen != 0;
+}
+
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+/* Swaps the new file at tmp with the stale one at base, unless another
+ * start replaced the stale one first: then its file is put back, and this
+ * start is the one that runs into it. Only for a stale file that readers
+ * pin with their flocks: its own flock can not make two starts take turns.
+ * DK_ERUNNING where the file system can not exchange. */
+static int exchange_stale(int dirfd, const char *tmp, const char *base, const struct stat *old) {
+  struct stat got;
+  int err;
+#ifdef SYS_renameat2
+  if (syscall(SYS_renameat2, dirfd, tmp, dirfd, base, RENAME_EXCHANGE) < 0) {
+#else
+  errno = ENOSYS;
+  {
+#endif
+    err = errno;
+    unlinkat(dirfd, tmp, 0);
+    return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP ? DK_ERUNNING : DK__ERR(err);
+  }
+  if (fstatat(dirfd, tmp, &got, AT_SYMLINK_NOFOLLOW) == 0 && dk__same_inode(&got, old)) {
+    unlinkat(dirfd, tmp, 0);
+    return 0;
+  }
+#ifdef SYS_renameat2
+  if (syscall(SYS_renameat2, dirfd, tmp, dirfd, base, RENAME_EXCHANGE) == 0)
+    unlinkat(dirfd, tmp, 0);
+#endif
+  return DK_ERUNNING;
 }
 
 static void remember(int fd, const char *path, size_t path_len) {
@@ -222,80 +326,107 @@ static void remember(int fd, const char *path, size_t path_len) {
   }
 }
 
-/* Runs in the daemon after fork: no allocation, no locks but the file's.
- * Who holds a file it could not claim is for the caller to find out
- * (dk__pidfile_holder): looking through /proc allocates. */
-int dk__pidfile_claim(const char *path, uid_t user) {
-  char tmp[DK_PATH_MAX + 32];
+enum { NO_FILE, STALE_LOCKED, STALE_PINNED };
+
+/* One try at the file named base in dirfd: 1 to try again (the file
+ * changed under us), 0 claimed, or an error. */
+static int claim_once(int dirfd, const char *base, uid_t user, const char *path) {
+  const int open_flags = O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  char tmp[64];
   struct stat st, now;
-  size_t path_len = strlen(path);
-  int attempt, old, fd, err, r;
+  int old, fd, err, r, state = NO_FILE;
 
-  if (path_len >= sizeof(held.path) || temp_name(path, getpid(), tmp, sizeof(tmp)) < 0)
-    return UV_ENAMETOOLONG;
-  for (attempt = 0; attempt < 16; attempt++) {
-    old = dk__open_retry(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
-    if (old < 0 && errno == EACCES)
-      old = dk__open_retry(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
-    if (old < 0 && errno != ENOENT)
-      return DK__ERR(errno);
-    if (old >= 0) {
-      old = dk__fd_above_stdio(old);
-      if (old < 0)
-        return old;
-      err = check_existing(old, user, &st);
-      if (err == 0 && flock_retry(old, LOCK_EX | LOCK_NB) < 0)
-        err = errno == EWOULDBLOCK ? DK_ERUNNING : DK__ERR(errno);
-      if (err < 0) {
-        close(old);
-        return err;
-      }
-      /* Renamed or removed between our open and our lock: look again. */
-      if (stat(path, &now) < 0 || !dk__same_inode(&st, &now)) {
-        close(old);
-        continue;
-      }
-    }
-
-    fd = make_temp(tmp);
-    if (fd < 0 && old >= 0 && (fd == UV_EACCES || fd == UV_EPERM || fd == UV_EROFS)) {
-      err = rewrite_in_place(old);
-      if (err < 0) {
-        close(old);
-        return err;
-      }
-      remember(old, path, path_len);
-      return 0;
-    }
-    if (fd < 0) {
-      if (old >= 0)
-        close(old);
-      return fd;
-    }
-    if (old >= 0) {
-      r = rename(tmp, path);
-      err = r < 0 ? DK__ERR(errno) : 0;
-      if (r < 0)
-        unlink(tmp);
+  do
+    old = openat(dirfd, base, O_RDWR | open_flags);
+  while (old < 0 && errno == EINTR);
+  if (old < 0 && errno == EACCES)
+    old = openat(dirfd, base, O_RDONLY | open_flags);
+  if (old < 0 && errno != ENOENT)
+    return DK__ERR(errno);
+  if (old >= 0) {
+    old = dk__fd_above_stdio(old);
+    if (old < 0)
+      return old;
+    err = check_existing(old, user, &st);
+    if (err == 0 && flock_retry(old, LOCK_EX | LOCK_NB) == 0)
+      state = STALE_LOCKED;
+    else if (err == 0 && errno != EWOULDBLOCK)
+      err = DK__ERR(errno);
+    else if (err == 0 && held_by_a_writer(old, &st))
+      err = DK_ERUNNING;
+    else if (err == 0)
+      state = STALE_PINNED;
+    if (err == 0 && (fstatat(dirfd, base, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+                     !dk__same_inode(&st, &now)))
+      err = 1; /* renamed or removed between our open and our lock */
+    if (err != 0) {
       close(old);
-    } else {
-      /* link, not rename: it fails if another start made the file first. */
-      r = link(tmp, path);
-      err = r < 0 ? DK__ERR(errno) : 0;
-      unlink(tmp);
-      if (err == UV_EEXIST) {
-        close(fd); /* contend for the file the other one made */
-        continue;
-      }
-    }
-    if (err < 0) {
-      close(fd);
       return err;
     }
-    remember(fd, path, path_len);
-    return 0;
   }
-  return UV_EAGAIN;
+
+  fd = make_temp(dirfd, tmp);
+  if (fd < 0) {
+    err = fd;
+    if (state == STALE_LOCKED && (fd == UV_EACCES || fd == UV_EPERM || fd == UV_EROFS)) {
+      err = rewrite_in_place(old);
+      if (err == 0) {
+        remember(old, path, strlen(path));
+        return 0;
+      }
+    }
+    if (old >= 0)
+      close(old);
+    return err;
+  }
+  if (state == NO_FILE) {
+    /* link, not rename: it fails if another start made the file first. */
+    r = linkat(dirfd, tmp, dirfd, base, 0);
+    err = r < 0 ? DK__ERR(errno) : 0;
+    unlinkat(dirfd, tmp, 0);
+    if (err == UV_EEXIST)
+      err = 1; /* contend for the file the other start made */
+  } else if (state == STALE_LOCKED) {
+    r = renameat(dirfd, tmp, dirfd, base);
+    err = r < 0 ? DK__ERR(errno) : 0;
+    if (r < 0)
+      unlinkat(dirfd, tmp, 0);
+  } else {
+    err = exchange_stale(dirfd, tmp, base, &st);
+  }
+  if (old >= 0)
+    close(old);
+  if (err != 0) {
+    close(fd);
+    return err;
+  }
+  remember(fd, path, strlen(path));
+  return 0;
+}
+
+/* Runs in the daemon after fork: no allocation, no locks but the file's.
+ * Who holds a file it could not claim is for the caller to find out
+ * (dk__pidfile_holder). Everything happens relative to the directory, so
+ * a path as long as DK_PATH_MAX allows works, and a directory renamed
+ * meanwhile is not followed elsewhere. */
+int dk__pidfile_claim(const char *path, uid_t user) {
+  char dir[DK_PATH_MAX];
+  const char *base;
+  int attempt, dirfd, err;
+
+  if (strlen(path) >= sizeof(held.path))
+    return UV_ENAMETOOLONG;
+  err = split_path(path, dir, sizeof(dir), &base);
+  if (err < 0)
+    return err;
+  dirfd = dk__open_retry(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (dirfd < 0)
+    return DK__ERR(errno);
+  err = 1;
+  for (attempt = 0; attempt < 16 && err == 1; attempt++)
+    err = claim_once(dirfd, base, user, path);
+  close(dirfd);
+  return err == 1 ? UV_EAGAIN : err;
 }
 
 /* Removes the pid file this process holds. The owner test keeps a child
@@ -341,13 +472,11 @@ int dk__pidfile_inherit(int on) {
  * the parent saw its end of the report channel close. */
 void dk__pidfile_remove_if_stale(const char *path, pid_t pid, const struct stat *before) {
   struct timespec pause = { 0, 1000000 };
-  char tmp[DK_PATH_MAX + 32];
   struct stat by_fd, by_path;
   pid_t named;
   int fd, tries, names_it = 0;
 
-  if (pid > 0 && temp_name(path, pid, tmp, sizeof(tmp)) == 0)
-    unlink(tmp);
+  dk__pidfile_remove_temp(path, pid);
   fd = dk__open_retry(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
   if (fd < 0)
     return;

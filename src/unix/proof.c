@@ -74,103 +74,66 @@ pid_t dk__pidfile_lock_holder(int fd) {
 }
 
 #ifdef __linux__
-/* Does process `pid` hold the flock of the file `st` describes? Linux shows
- * each descriptor's target in /proc/PID/fd, and in /proc/PID/fdinfo the
- * flocks of the open file it refers to. 0 yes, DK_ESTALE no, UV_EPERM if
- * we may not look. */
-static int proc_holds_flock(pid_t pid, const struct stat *st) {
-  char dir_path[64], entry_path[320], info[512];
-  struct stat target;
-  struct dirent *ent;
-  DIR *dir;
+/* The device /proc/locks names the file by: its superblock's, which on
+ * btrfs is not the subvolume's st_dev. mountinfo gives it for the mount
+ * the descriptor is on (its "mnt_id" in fdinfo). */
+static int lock_device(int fd, unsigned *maj, unsigned *min) {
+  char path[64], line[1024];
+  long mnt_id = -1, id;
   FILE *f;
   int found = 0;
 
-  snprintf(dir_path, sizeof(dir_path), "/proc/%ld/fd", (long)pid);
-  dir = opendir(dir_path);
-  if (dir == NULL)
-    return errno == ENOENT ? DK_ESTALE : UV_EPERM;
-  while (!found && (ent = readdir(dir)) != NULL) {
-    if (ent->d_name[0] == '.')
-      continue;
-    snprintf(entry_path, sizeof(entry_path), "%s/%s", dir_path, ent->d_name);
-    if (stat(entry_path, &target) < 0 || !dk__same_inode(&target, st))
-      continue;
-    snprintf(entry_path, sizeof(entry_path), "/proc/%ld/fdinfo/%s", (long)pid, ent->d_name);
-    f = fopen(entry_path, "re");
-    if (f == NULL)
-      continue;
-    while (fgets(info, sizeof(info), f) != NULL)
-      if (strncmp(info, "lock:", 5) == 0 && strstr(info, "FLOCK") != NULL)
-        found = 1;
-    fclose(f);
-  }
-  closedir(dir);
-  return found ? 0 : DK_ESTALE;
-}
-
-/* Whether anybody holds a flock on the file, from /proc/locks, which every
- * user may read: -1 nobody, else the pid it shows, which is the process
- * that took the lock (it may have died since, leaving the lock to a child
- * that shares the open file). */
-static pid_t proc_locks_flocker(const struct stat *st) {
-  char line[256], type[16];
-  unsigned maj, min;
-  unsigned long long ino;
-  long pid;
-  pid_t found = -1;
-  FILE *f = fopen("/proc/locks", "re");
-
-  if (f == NULL)
-    return -1;
-  while (found < 0 && fgets(line, sizeof(line), f) != NULL) {
-    /* "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters say "->". */
-    if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", type, &pid, &maj, &min, &ino) == 5 &&
-        strcmp(type, "FLOCK") == 0 && ino == (unsigned long long)st->st_ino &&
-        maj == major(st->st_dev) && min == minor(st->st_dev))
-      found = (pid_t)pid;
-  }
+  snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+  if ((f = fopen(path, "re")) == NULL)
+    return 0;
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "mnt_id: %ld", &id) == 1)
+      mnt_id = id;
+  fclose(f);
+  if (mnt_id < 0 || (f = fopen("/proc/self/mountinfo", "re")) == NULL)
+    return 0;
+  while (!found && fgets(line, sizeof(line), f) != NULL)
+    found = sscanf(line, "%ld %*d %u:%u", &id, maj, min) == 3 && id == mnt_id;
   fclose(f);
   return found;
 }
 
-static int is_pid_name(const char *s) {
-  if (*s == '\0')
-    return 0;
-  for (; *s; s++)
-    if (!isdigit((unsigned char)*s))
-      return 0;
-  return 1;
-}
+/* Whether /proc/locks, which every user may read, shows any flock on the
+ * file: the cheap answer to "is it held at all", before any process is
+ * looked into. Its pid column is the process that took the lock, which
+ * may have died since and its pid been reused: not trusted as the holder. */
+static int flocked_at_all(int fd, const struct stat *st) {
+  char line[256], type[16];
+  unsigned maj, min, sb_maj = major(st->st_dev), sb_min = minor(st->st_dev);
+  unsigned long long ino;
+  int found = 0, have_sb = 0;
+  FILE *f = fopen("/proc/locks", "re");
 
-pid_t dk__pidfile_find_holder(int fd, const struct stat *st) {
-  struct dirent *ent;
-  pid_t hint = dk__pidfile_lock_holder(fd), found = 0;
-  DIR *dir;
-
-  if (hint > 0)
-    return hint;
-  hint = proc_locks_flocker(st);
-  if (hint > 0 && proc_holds_flock(hint, st) == 0)
-    return hint;
-  /* The process that took the lock is gone: whoever shares its open file
-   * now. Only the processes we may look into can be found. */
-  dir = opendir("/proc");
-  if (dir == NULL)
-    return 0;
-  while (found == 0 && (ent = readdir(dir)) != NULL)
-    if (is_pid_name(ent->d_name) && (pid_t)atol(ent->d_name) != getpid() &&
-        proc_holds_flock((pid_t)atol(ent->d_name), st) == 0)
-      found = (pid_t)atol(ent->d_name);
-  closedir(dir);
+  if (f == NULL)
+    return 1; /* can not tell: look into the processes */
+  while (!found && fgets(line, sizeof(line), f) != NULL) {
+    /* "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters say "->". */
+    if (sscanf(line, "%*d: %15s %*s %*s %*d %x:%x:%llu", type, &maj, &min, &ino) != 4 ||
+        strcmp(type, "FLOCK") != 0 || ino != (unsigned long long)st->st_ino)
+      continue;
+    if (maj == major(st->st_dev) && min == minor(st->st_dev))
+      found = 1;
+    else if (have_sb || (have_sb = lock_device(fd, &sb_maj, &sb_min)) != 0)
+      found = maj == sb_maj && min == sb_min;
+  }
+  fclose(f);
   return found;
 }
-#else
-pid_t dk__pidfile_find_holder(int fd, const struct stat *st) {
-  (void)st;
-  return dk__pidfile_lock_holder(fd);
-}
 #endif
+
+pid_t dk__pidfile_find_holder(int fd, const struct stat *st) {
+  struct dk__holders h;
+  pid_t rec = dk__pidfile_lock_holder(fd);
+  if (rec > 0)
+    return rec;
+  dk__holders_scan(st, &h);
+  return h.writer;
+}
 
 pid_t dk__pidfile_holder(const char *path) {
   struct stat st;
@@ -184,47 +147,49 @@ pid_t dk__pidfile_holder(const char *path) {
   return holder;
 }
 
-/* Whether anybody holds the file open as p->fd: 1 yes (p->holder its pid,
- * if known), 0 nobody. Without /proc only the record lock can tell. */
+/* Whether anybody holds the file: 0 nobody; 1 somebody (p->holder its
+ * pid, 0 if it is out of sight: another pid namespace, or a process we
+ * may not look into). */
 static int anybody_holds(struct dk__proof *p) {
 #ifdef __linux__
-  pid_t flocker;
+  struct dk__holders h;
 #endif
-  p->holder = dk__pidfile_lock_holder(p->fd);
-  if (p->holder > 0)
+  struct flock rec;
+
+  memset(&rec, 0, sizeof(rec));
+  rec.l_type = F_RDLCK;
+  rec.l_whence = SEEK_SET;
+  /* A write record lock needs a writable descriptor: a daemon's. Its pid
+   * is 0 when the holder is outside our pid namespace. */
+  if (fcntl(p->fd, F_GETLK, &rec) == 0 && rec.l_type != F_UNLCK) {
+    p->holder = rec.l_pid > 0 ? rec.l_pid : 0;
     return 1;
+  }
 #ifdef __linux__
-  flocker = proc_locks_flocker(&p->st);
-  if (flocker < 0)
+  if (!flocked_at_all(p->fd, &p->st))
     return 0;
-  p->holder = dk__pidfile_find_holder(p->fd, &p->st);
-  return 1;
+  dk__holders_scan(&p->st, &h);
+  p->holder = h.writer;
+  return h.writer > 0 || h.unseen > 0;
 #else
   return 0;
 #endif
 }
 
-/* Is the named pid the holder? Called once the record lock did not say. */
+/* Is the named pid the holder? Asked once the record lock did not say. */
 static int named_holds(struct dk__proof *p) {
-#ifdef __linux__
-  int r = proc_holds_flock(p->pid, &p->st);
-  if (r == 0)
+  int writable = 0, r = dk__holder_check(p->pid, &p->st, &writable);
+  if (r == 1 && writable)
     return 0;
   if (!anybody_holds(p))
     return DK_ESTALE;
   if (p->holder == p->pid)
     return 0;
-  if (p->holder > 0)
-    return DK_ERUNNING;
-  /* Held, but not by a process we can see: the named one, if /proc/locks
-   * says it took the lock and it is alive; we can not say more. */
-  if (r == UV_EPERM && proc_locks_flocker(&p->st) == p->pid &&
-      (kill(p->pid, 0) == 0 || errno == EPERM))
-    return 0;
-  return r == UV_EPERM ? UV_EPERM : DK_ERUNNING;
-#else
-  return DK_ESTALE;
-#endif
+  /* Held, and the named process may be the holder for all we can see:
+   * we may not look into it. */
+  if (p->holder == 0 && r == UV_EPERM)
+    return UV_EPERM;
+  return DK_ERUNNING;
 }
 
 static int pidfd_open_compat(pid_t pid) {

@@ -3,7 +3,11 @@
  * is decided in ../signals.c, the same on every platform. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "unix.h"
 
@@ -59,13 +63,28 @@ static void unpark(int host) {
   sigaction(host, &sa, NULL);
 }
 
-/* Brings handle i in line with its mode while started. */
+/* Brings handle i in line with its mode while started. Once the default
+ * acted, INT, TERM and ABRT stay caught until dk_signals_close, but keep no
+ * loop alive: the cleanup's uv_run ends when its own handles are closed.
+ * A handle the application closed (uv_walk) is left to libuv, which gave
+ * the signal its system default back; it is ignored instead where we would
+ * have left it ignored. */
 int dk__signals_sync(dk_signals_t *sig, int i) {
-  int want = sig->started && dk__signals_is_watched(sig, i);
+  uv_signal_t *handle = &sig->handles[i];
+  int caught = !sig->closing && dk__signals_after_default(sig, i);
+  int want = (sig->started && dk__signals_is_watched(sig, i)) || caught;
+  int keep_ignored = sig->modes[i] != DK__MODE_DEFAULT || dk__signals_after_default(sig, i);
   int host = dk__host_signal(dk__signal_at(i));
   int err = 0;
+  if (uv_is_closing((uv_handle_t *)handle)) {
+    if (sig->active[i] == WATCHED)
+      sig->active[i] = keep_ignored ? park(host) : UNWATCHED;
+    return want && !sig->closing ? UV_EINVAL : 0;
+  }
+  if (caught)
+    uv_unref((uv_handle_t *)handle);
   if (want && sig->active[i] != WATCHED) {
-    err = uv_signal_start(&sig->handles[i], on_signal, host);
+    err = uv_signal_start(handle, on_signal, host);
     if (err == 0)
       sig->active[i] = WATCHED;
   } else if (!want && sig->active[i] == WATCHED) {
@@ -73,15 +92,60 @@ int dk__signals_sync(dk_signals_t *sig, int i) {
     sigemptyset(&one);
     sigaddset(&one, host);
     pthread_sigmask(SIG_BLOCK, &one, &saved);
-    err = uv_signal_stop(&sig->handles[i]);
+    err = uv_signal_stop(handle);
     if (err == 0)
-      sig->active[i] = sig->modes[i] != DK__MODE_DEFAULT ? park(host) : UNWATCHED;
+      sig->active[i] = keep_ignored ? park(host) : UNWATCHED;
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
-  } else if (!want && sig->active[i] == PARKED && sig->modes[i] == DK__MODE_DEFAULT) {
+  } else if (!want && sig->active[i] == PARKED && !keep_ignored) {
     unpark(host);
     sig->active[i] = UNWATCHED;
   }
   return err;
+}
+
+/* The daemon's start, on uv_now's clock (CLOCK_MONOTONIC, in ms); -1 in a
+ * process that did not detach. Set after fork: clock_gettime is
+ * async-signal-safe. */
+static long long daemon_started_ms = -1;
+
+void dk__note_daemonized(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+    daemon_started_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* uv_now may read a coarse clock that lags CLOCK_MONOTONIC by up to a tick
+ * (libuv takes it on Linux only when it is 1 ms or finer; a BSD's may be
+ * 10 ms): a loop made just after the daemon started must not look older. */
+#define LOOP_AGE_SLACK_MS 50
+
+/* A loop made before dk_daemonize detached the process can not work in the
+ * daemon: its descriptors (the epoll or kqueue one, libuv's signal pipe)
+ * were closed by the daemon's setup, or are the parent's, shared. Its
+ * signal watchers would start and never fire, and the daemon would be
+ * reported as started while deaf to TERM. uv_loop_fork can not repair it:
+ * it would close whatever descriptor now has the old backend's number. */
+static int check_loop(uv_loop_t *loop) {
+  int fd = uv_backend_fd(loop);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0)
+    return UV_EBADF;
+#ifdef __linux__
+  {
+    char path[40], target[64];
+    ssize_t n;
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    n = readlink(path, target, sizeof(target) - 1);
+    if (n >= 0) { /* without /proc, the age below must do */
+      target[n] = '\0';
+      if (strcmp(target, "anon_inode:[eventpoll]") != 0)
+        return UV_EBADF;
+    }
+  }
+#endif
+  if (daemon_started_ms >= 0 && (long long)uv_now(loop) + LOOP_AGE_SLACK_MS < daemon_started_ms)
+    return UV_EBADF;
+  return 0;
 }
 
 int dk_signals_init(uv_loop_t *loop, dk_signals_t *sig, const char *pid_file) {
@@ -90,6 +154,9 @@ int dk_signals_init(uv_loop_t *loop, dk_signals_t *sig, const char *pid_file) {
 
   if (loop == NULL || sig == NULL)
     return UV_EINVAL;
+  err = check_loop(loop);
+  if (err < 0)
+    return err;
   memset(sig, 0, sizeof(*sig));
   sig->loop = loop;
   for (i = 0; i < DK__NSIGNALS; i++) {
@@ -101,10 +168,30 @@ int dk_signals_init(uv_loop_t *loop, dk_signals_t *sig, const char *pid_file) {
   return 0;
 }
 
+/* libuv writes to sockets and pipes with write(2), not send(MSG_NOSIGNAL):
+ * a peer that went away would kill the daemon with SIGPIPE (and leave its
+ * pid file) instead of failing that one write with UV_EPIPE. A handler the
+ * application installed is its own and stays. Never undone: a daemon that
+ * stops watching still writes. */
+static void ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+    return;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* dk_signals_init in the parent, start in the daemon: the loop is checked
+ * again where it has to work. */
 int dk_signals_start(dk_signals_t *sig) {
   int i, err;
   if (sig == NULL || sig->closing)
     return UV_EINVAL;
+  err = check_loop(sig->loop);
+  if (err < 0)
+    return err;
+  ignore_sigpipe();
   sig->started = 1;
   for (i = 0; i < DK__NSIGNALS; i++) {
     err = dk__signals_sync(sig, i);
@@ -126,20 +213,17 @@ int dk_signals_stop(dk_signals_t *sig) {
   return 0;
 }
 
-static void on_handle_closed(uv_handle_t *handle) {
-  dk_signals_t *sig = handle->data;
-  if (--sig->pending_closes == 0 && sig->close_cb != NULL)
-    sig->close_cb(sig);
-}
-
+/* closing is set first: the watchers kept after the default acted stop too
+ * (and leave their signal ignored, for what remains of the cleanup). */
 void dk_signals_close(dk_signals_t *sig, dk_signals_close_cb close_cb) {
   int i;
   if (sig == NULL || sig->closing)
     return;
-  dk_signals_stop(sig);
   sig->closing = 1;
+  dk_signals_stop(sig);
   sig->close_cb = close_cb;
-  sig->pending_closes = DK__NSIGNALS;
   for (i = 0; i < DK__NSIGNALS; i++)
-    uv_close((uv_handle_t *)&sig->handles[i], on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&sig->handles[i]))
+      uv_close((uv_handle_t *)&sig->handles[i], NULL);
+  dk__signals_close_later(sig);
 }

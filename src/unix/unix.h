@@ -19,7 +19,8 @@ void dk__pidfile_remove_if_stale(const char *path, pid_t pid, const struct stat 
  * file; else -1. Never to be closed by the caller. */
 int dk__pidfile_held_fd(const struct stat *st);
 int dk__pidfile_holds_any(void);
-int dk__pidfile_temp_name(const char *path, pid_t pid, char *out, size_t size);
+/* Removes the temporary file a daemon with that pid may have left. */
+void dk__pidfile_remove_temp(const char *path, pid_t pid);
 int dk__open_retry(const char *path, int flags, mode_t mode);
 int dk__same_inode(const struct stat *a, const struct stat *b);
 
@@ -46,6 +47,18 @@ pid_t dk__pidfile_find_holder(int fd, const struct stat *st);
 /* The pid of the process that holds the pid file at path, 0 if none is
  * found; it allocates, so never between fork and return. */
 pid_t dk__pidfile_holder(const char *path);
+
+/* holders.c: who holds a file's flock through a writable open file, from
+ * /proc (Linux); no allocation, no lock: safe between fork and return.
+ * dk__holder_check: 1 if pid holds it (*writable: through a writable
+ * file), 0 if not, UV_EPERM if we may not look. */
+struct dk__holders {
+  pid_t writer; /* a process that holds it through a writable file; 0: none seen */
+  int readers;  /* processes that hold it through read-only files only */
+  int unseen;   /* processes we may not look into */
+};
+int dk__holder_check(pid_t pid, const struct stat *st, int *writable);
+void dk__holders_scan(const struct stat *st, struct dk__holders *h);
 
 /* send.c: the signal, to the pinned process (pidfd >= 0) or to pid. */
 int dk__send_pinned(int pidfd, pid_t pid, int host_signum);
@@ -74,5 +87,9 @@ int dk__notify(const char *state);
 
 /* signals.c: DK signal number to this platform's, and back. */
 int dk__host_signal(int dk_signum);
+/* signals.c: called by the daemon at the end of its setup (after fork:
+ * async-signal-safe), so that dk_signals_init and dk_signals_start refuse
+ * a loop made before it (UV_EBADF). */
+void dk__note_daemonized(void);
 
 #endif

@@ -136,18 +136,17 @@ int dk_signals_stop(dk_signals_t *sig) {
   return 0;
 }
 
-static void on_async_closed(uv_handle_t *handle) {
-  dk_signals_t *sig = handle->data;
-  close_events(sig);
-  if (sig->close_cb != NULL)
-    sig->close_cb(sig);
-}
-
+/* The waiter is joined (dk_signals_stop): nothing uses the events now. The
+ * async handle may have been closed already, by the application's uv_walk;
+ * close_cb comes once libuv is done with it either way (../signals.c). */
 void dk_signals_close(dk_signals_t *sig, dk_signals_close_cb close_cb) {
   if (sig == NULL || sig->closing)
     return;
   dk_signals_stop(sig);
   sig->closing = 1;
   sig->close_cb = close_cb;
-  uv_close((uv_handle_t *)&sig->async, on_async_closed);
+  close_events(sig);
+  if (!uv_is_closing((uv_handle_t *)&sig->async))
+    uv_close((uv_handle_t *)&sig->async, NULL);
+  dk__signals_close_later(sig);
 }
