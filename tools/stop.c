@@ -8,9 +8,9 @@
  * there are no pidfds (older kernels, valgrind), or the holder can not be
  * named, the wait blocks in flock(LOCK_SH) on the pid file until the
  * holder lets go of its lock, with an interval timer to end it at the
- * deadline. That shared lock is released at once, but while it is held a
- * daemon starting at that moment finds the file locked and fails with
- * DK_ERUNNING; so it is only the fallback. Nothing here polls.
+ * deadline. That lock is taken through a read-only descriptor and dropped
+ * at once: a reader's lock neither stops a daemon starting at that moment
+ * nor makes the file look held (pidfile.c). Nothing here polls.
  */
 #include <errno.h>
 #include <fcntl.h>
