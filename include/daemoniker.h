@@ -43,6 +43,18 @@ extern "C" {
 #define DK_WAIT_READY 0x1u /* the parent waits for dk_ready(), not setup */
 #define DK_FOREGROUND 0x2u /* no detaching: for supervisors (systemd...) */
 
+/* dk_daemonizer_failed_step: the step of the daemon's setup that an error
+ * of dk_daemonize came from (POSIX; Windows tells none). */
+#define DK_STEP_NONE     0 /* none of these: options, lookups, fork, timeout */
+#define DK_STEP_STDIN    1 /* opening options.stdin_path */
+#define DK_STEP_STDOUT   2 /* opening options.stdout_path */
+#define DK_STEP_STDERR   3 /* opening options.stderr_path */
+#define DK_STEP_WORKDIR  4 /* changing to options.workdir */
+#define DK_STEP_PID_FILE 5 /* writing and locking the pid file */
+#define DK_STEP_IDS      6 /* switching to options.user and options.group */
+#define DK_STEP_EXEC     7 /* dk_exec */
+#define DK_STEP_READY    8 /* the daemon called dk_ready with an error */
+
 /* Longest pid file path, made absolute, that a daemonizer can hold. */
 #define DK_PATH_MAX 4096
 
@@ -77,6 +89,7 @@ struct dk_daemonizer_s {
   unsigned flags;
   uv_pid_t daemon_pid;
   int ready_sent;
+  int failed_step;       /* DK_STEP_* */
   char pid_path[DK_PATH_MAX];
 #ifdef _WIN32
   void *report_handle;   /* daemon: write end of the pipe to the parent */
@@ -103,6 +116,9 @@ uv_pid_t dk_daemon_pid(const dk_daemonizer_t *dz);
 /* The absolute path of the pid file this daemonizer holds (in the daemon)
  * or asked for (in the parent); NULL if none. */
 const char *dk_daemonizer_pid_file(const dk_daemonizer_t *dz);
+/* After dk_daemonize returned an error: which step failed (DK_STEP_*), so
+ * that the caller can name the file, directory or user concerned. */
+int dk_daemonizer_failed_step(const dk_daemonizer_t *dz);
 int dk_ready(dk_daemonizer_t *dz, int status);
 void dk_daemonizer_cleanup(dk_daemonizer_t *dz);
 /* In the daemon (POSIX): replaces the process with argv[0] (searched in

@@ -34,6 +34,10 @@ const char *dk_daemonizer_pid_file(const dk_daemonizer_t *dz) {
   return dz == NULL || dz->pid_path[0] == '\0' ? NULL : dz->pid_path;
 }
 
+int dk_daemonizer_failed_step(const dk_daemonizer_t *dz) {
+  return dz == NULL ? DK_STEP_NONE : dz->failed_step;
+}
+
 int dk_ready(dk_daemonizer_t *dz, int status) {
   if (dz == NULL || dz->role != DK_DAEMON || status > 0)
     return UV_EINVAL;

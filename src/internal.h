@@ -26,10 +26,11 @@ size_t dk__pid_format(long pid, char *buf);
 
 /* What a daemon tells the parent that started it, on either platform: one
  * fixed-size message per send, so messages from two writers never mix. */
-enum { DK__REPORT_PID = 1, DK__REPORT_RESULT = 2, DK__REPORT_EXEC = 3 };
+enum { DK__REPORT_PID = 1, DK__REPORT_RESULT = 2, DK__REPORT_EXEC = 3, DK__REPORT_STEP = 4 };
 struct dk__report {
   int kind;  /* DK__REPORT_* */
-  int value; /* PID: the daemon's pid; RESULT: 0 or a negative code */
+  int value; /* PID: the daemon's pid; RESULT: 0 or a negative code;
+              * STEP (POSIX, just before an error RESULT): DK_STEP_* */
   int pid;   /* the sender's pid */
 };
 

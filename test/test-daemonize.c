@@ -579,6 +579,7 @@ START_TEST(test_unwritable_pid_file_dir) {
   become_nobody_if_root();
   td_init(&t, "ro/d.pid");
   ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_EACCES);
+  ck_assert_int_eq(dk_daemonizer_failed_step(&t.dz), DK_STEP_PID_FILE);
   assert_failed_cleanly(&t, "ro/d.pid");
 }
 END_TEST
@@ -587,6 +588,7 @@ START_TEST(test_missing_pid_file_dir) {
   struct td t;
   td_init(&t, "no/such/dir/d.pid");
   ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_ENOENT);
+  ck_assert_int_eq(dk_daemonizer_failed_step(&t.dz), DK_STEP_PID_FILE);
   assert_gone(t.pid);
 }
 END_TEST
@@ -598,6 +600,7 @@ START_TEST(test_unwritable_stdout_path) {
   td_init(&t, "d.pid");
   t.opts.stdout_path = "ro/out.log";
   ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_EACCES);
+  ck_assert_int_eq(dk_daemonizer_failed_step(&t.dz), DK_STEP_STDOUT);
   assert_failed_cleanly(&t, "d.pid");
 }
 END_TEST
@@ -607,7 +610,44 @@ START_TEST(test_nonexistent_workdir) {
   td_init(&t, "d.pid");
   t.opts.workdir = dk_test_path(0, "missing");
   ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_ENOENT);
+  ck_assert_int_eq(dk_daemonizer_failed_step(&t.dz), DK_STEP_WORKDIR);
   assert_failed_cleanly(&t, "d.pid");
+}
+END_TEST
+
+/* The daemon's own failure, after its setup. It exits at once: the parent
+ * returns only once it is gone. */
+static int body_fails_ready(struct td *t) {
+  dk_ready(&t->dz, UV_EIO);
+  _exit(0);
+}
+
+/* Each failed step is told apart from the others, and from success. */
+START_TEST(test_failed_step_names_stdin_stderr_and_ready) {
+  struct td t;
+  td_init(&t, "d.pid");
+  t.opts.stdin_path = "no/such/input";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_ENOENT);
+  ck_assert_int_eq(dk_daemonizer_failed_step(&t.dz), DK_STEP_STDIN);
+  assert_failed_cleanly(&t, "d.pid");
+
+  td_init(&t, "d.pid");
+  t.opts.stdout_path = "out.log";
+  t.opts.stderr_path = "no/such/err.log";
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), UV_ENOENT);
+  ck_assert_int_eq(dk_daemonizer_failed_step(&t.dz), DK_STEP_STDERR);
+  assert_failed_cleanly(&t, "d.pid");
+
+  td_init(&t, "d.pid");
+  t.opts.flags = DK_WAIT_READY;
+  ck_assert_int_eq(td_launch(&t, body_fails_ready, NULL, 0), UV_EIO);
+  ck_assert_int_eq(dk_daemonizer_failed_step(&t.dz), DK_STEP_READY);
+  assert_failed_cleanly(&t, "d.pid");
+
+  td_init(&t, "d.pid");
+  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
+  ck_assert_int_eq(dk_daemonizer_failed_step(&t.dz), DK_STEP_NONE);
+  td_release(&t);
 }
 END_TEST
 
@@ -616,6 +656,7 @@ START_TEST(test_unknown_user_and_group) {
   td_init(&t, "d.pid");
   t.opts.user = "no-such-user-dk";
   ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_ENOUSER);
+  ck_assert_int_eq(dk_daemonizer_failed_step(&t.dz), DK_STEP_NONE); /* the parent's lookup */
   ck_assert_int_eq(t.pid, 0); /* refused before any fork */
   ck_assert_int_eq(access("d.pid", F_OK), -1);
   td_init(&t, "d.pid");
@@ -1155,6 +1196,7 @@ static Suite *daemonize_suite(void) {
   tcase_add_test(tc, test_missing_pid_file_dir);
   tcase_add_test(tc, test_unwritable_stdout_path);
   tcase_add_test(tc, test_nonexistent_workdir);
+  tcase_add_test(tc, test_failed_step_names_stdin_stderr_and_ready);
   tcase_add_test(tc, test_unknown_user_and_group);
   tcase_add_test(tc, test_user_and_group_are_switched);
   DK_TEST_ADD_ROOT_USERS(tc, test_user_in_more_than_64_groups_gets_them_all);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -20,6 +21,9 @@
 #endif
 #ifndef DK_ECHO_SERVER
 #error "DK_ECHO_SERVER: the path of the built echo server example"
+#endif
+#ifndef DK_SRCDIR
+#error "DK_SRCDIR: the source tree, for examples/"
 #endif
 #ifndef DK_PACKAGE_VERSION
 #error "DK_PACKAGE_VERSION: configure's version"
@@ -88,7 +92,7 @@ static pid_t start_echo_server(const char *pid_file, const char *log) {
 START_TEST(test_help_exits_0_and_shows_usage) {
   static const char *const forms[][3] = {
     { "--help", NULL }, { "-h", NULL }, { "help", NULL },
-    { "send", "--help" }, { "status", "--help" }, { "run", "--help" },
+    { "send", "--help" }, { "status", "--help" }, { "run", "--help" }, { "stop", "--help" },
   };
   struct dk_spawn r;
   size_t i;
@@ -98,6 +102,9 @@ START_TEST(test_help_exits_0_and_shows_usage) {
     assert_contains(r.out, "usage: daemoniker send PIDFILE SIGNAL");
     assert_contains(r.out, "daemoniker status PIDFILE");
     assert_contains(r.out, "daemoniker run [");
+    assert_contains(r.out, "daemoniker stop [--signal SIG] [--timeout SECONDS] [--kill] PIDFILE");
+    /* One table of exit codes, the stop's among them. */
+    assert_contains(r.out, "exit  send        status           stop           run");
     ck_assert_str_eq(r.err, "");
   }
 }
@@ -123,11 +130,23 @@ START_TEST(test_usage_errors_exit_2_with_one_line) {
     { "send", "x.pid", NULL },
     { "send", "x.pid", "TERM", "extra", NULL },
     { "send", "x.pid", "NOSUCHSIGNAL", NULL },
-    { "send", "x.pid", "SIGKILL", NULL },
     { "send", "x.pid", "99", NULL },
+    { "send", "x.pid", "-1", NULL },
+    { "send", "x.pid", "SIGNOPE", NULL },
     { "send", "x.pid", "", NULL },
+    { "send", "", "TERM", NULL },
     { "status", NULL },
+    { "status", "", NULL },
     { "status", "x.pid", "y.pid", NULL },
+    { "stop", NULL },
+    { "stop", "", NULL },
+    { "stop", "x.pid", "y.pid", NULL },
+    { "stop", "--timeout", "soon", "x.pid", NULL },
+    { "stop", "--timeout=-1", "x.pid", NULL },
+    { "stop", "--timeout", NULL },
+    { "stop", "--signal", "NOSUCHSIGNAL", "x.pid", NULL },
+    { "stop", "--bogus", "x.pid", NULL },
+    { "stop", "--kill=yes", "x.pid", NULL },
     { "run", NULL },
     { "run", "--", NULL },
     { "run", "--pidfile", "x.pid", NULL },
@@ -411,6 +430,10 @@ START_TEST(test_pid_file_kept_by_worker_of_dead_daemon_is_named_everywhere) {
   DK_RUN(&r, T, "send", "w.pid", "TERM");
   ck_assert_int_eq(r.status, 1);
   assert_contains(r.err, want);
+  /* Not stopped: it still holds the file, and stop may not signal it. */
+  DK_RUN(&r, T, "stop", "--timeout", "1", "--kill", "w.pid");
+  ck_assert_msg(r.status == 1, "stop: status %d, stderr '%s'", r.status, r.err);
+  assert_contains(r.err, want);
   DK_RUN(&r, T, "run", "--pidfile", "w.pid", "--", "sleep", "30");
   ck_assert_int_eq(r.status, 1);
   snprintf(want, sizeof(want), "(pid %ld)", (long)worker);
@@ -481,6 +504,392 @@ START_TEST(test_run_as_another_user) {
 }
 END_TEST
 
+/* --- send: every signal the host knows ------------------------------------ */
+
+/* A daemon (sh, exec'd by run) that logs each of QUIT, WINCH and CONT it
+ * gets to its stdout, log. */
+static pid_t run_trapper(const char *pid_file, const char *log) {
+  struct dk_spawn r;
+  long pid;
+  DK_RUN(&r, T, "run", "--pidfile", pid_file, "--stdout", log, "--", "sh", "-c",
+         "for s in QUIT WINCH CONT USR1; do trap \"echo got-$s\" $s; done; echo up;"
+         " while :; do sleep 30 & wait $!; done");
+  ck_assert_msg(r.status == 0, "run: status %d, stderr '%s'", r.status, r.err);
+  ck_assert(dk_spawn_wait_content(log, "up\n", 10000));
+  pid = dk_test_pid_in_file(pid_file);
+  ck_assert_int_gt(pid, 1);
+  return (pid_t)pid;
+}
+
+START_TEST(test_send_accepts_every_host_signal) {
+  static const struct {
+    const char *form, *logged;
+  } forms[] = {
+    { "QUIT", "got-QUIT" }, { "SIGWINCH", "got-WINCH" }, { "cont", "got-CONT" },
+    /* Each in turn: the log grows by one line a signal. */
+    { "3", "got-CONT\ngot-QUIT" }, { "28", "got-CONT\ngot-QUIT\ngot-WINCH" },
+    { "usr1", "got-USR1" },
+  };
+  const char *log = dk_test_path(1, "trap.log");
+  struct dk_spawn r;
+  pid_t pid = run_trapper("t.pid", "trap.log");
+  size_t i;
+
+  for (i = 0; i < N_ELEMS(forms); i++) {
+    DK_RUN(&r, T, "send", "t.pid", forms[i].form);
+    ck_assert_msg(r.status == 0, "send %s: status %d, %s", forms[i].form, r.status, r.err);
+    ck_assert_msg(dk_spawn_wait_content(log, forms[i].logged, 10000), "send %s: '%s' not logged",
+                  forms[i].form, forms[i].logged);
+  }
+  /* 0 probes: it reaches nobody, and says whether a daemon holds the file. */
+  DK_RUN(&r, T, "send", "t.pid", "0");
+  ck_assert_msg(r.status == 0, "send 0: status %d, %s", r.status, r.err);
+  ck_assert(dk_test_alive_unsignalled(pid));
+  DK_RUN(&r, T, "send", "t.pid", "KILL");
+  ck_assert_msg(r.status == 0, "send KILL: status %d, %s", r.status, r.err);
+  ck_assert_msg(dk_test_wait_exit(pid, 5000), "KILL did not end %ld", (long)pid);
+  /* Its last sleep may hold the file still (it inherited it): either
+   * way no daemon the file names runs. */
+  DK_RUN(&r, T, "send", "t.pid", "0");
+  ck_assert_int_eq(r.status, 1);
+  assert_contains(r.err, "daemoniker: send: t.pid: ");
+}
+END_TEST
+
+/* --- stop ----------------------------------------------------------------- */
+
+static long long ms_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+START_TEST(test_stop_ends_the_daemon_before_returning_0) {
+  struct dk_spawn r;
+  pid_t pid = run_sleep("s.pid");
+  long long t0 = ms_now();
+  DK_RUN(&r, T, "stop", "s.pid");
+  ck_assert_msg(r.status == 0, "stop: status %d, stderr '%s'", r.status, r.err);
+  /* Gone when stop returns, not some time later; and long before the
+   * default 10 s timeout. */
+  ck_assert_msg(!dk_test_alive(pid), "sleep %ld still runs after stop", (long)pid);
+  ck_assert_int_lt(ms_now() - t0, 5000);
+  DK_RUN(&r, T, "status", "s.pid");
+  ck_assert_int_eq(r.status, 1); /* sleep left its pid file, stale now */
+  DK_RUN(&r, T, "stop", "s.pid");
+  ck_assert_int_eq(r.status, 0);
+}
+END_TEST
+
+/* LSB: stopping a service that does not run succeeds; and a pid file
+ * whose pid is now an unrelated process gets that process no signal. */
+START_TEST(test_stop_of_a_stopped_service_exits_0_and_signals_nobody) {
+  struct dk_spawn r;
+  pid_t bystander;
+
+  DK_RUN(&r, T, "stop", "none.pid");
+  ck_assert_msg(r.status == 0, "no pid file: status %d, %s", r.status, r.err);
+  ck_assert_int_eq(dk_test_write_file("empty.pid", ""), 0);
+  DK_RUN(&r, T, "stop", "empty.pid");
+  ck_assert_msg(r.status == 0, "empty pid file: status %d, %s", r.status, r.err);
+  write_pid_file("dead.pid", dead_pid());
+  DK_RUN(&r, T, "stop", "dead.pid");
+  ck_assert_msg(r.status == 0, "dead pid: status %d, %s", r.status, r.err);
+
+  bystander = start_bystander();
+  write_pid_file("stale.pid", bystander);
+  DK_RUN(&r, T, "stop", "--kill", "stale.pid");
+  ck_assert_msg(r.status == 0, "stale pid file: status %d, %s", r.status, r.err);
+  ck_assert_msg(!dk_test_wait_exit(bystander, 300), "the bystander was killed");
+  ck_assert(dk_test_alive_unsignalled(bystander));
+  ck_assert_int_eq(dk_test_pid_in_file("stale.pid"), bystander);
+}
+END_TEST
+
+/* A daemon that ignores TERM: stop gives up after its timeout and says it
+ * still runs; with --kill it ends it. */
+START_TEST(test_stop_of_a_daemon_ignoring_term) {
+  struct dk_spawn r;
+  long long t0, took;
+  pid_t pid;
+
+  DK_RUN(&r, T, "run", "--pidfile", "deaf.pid", "--", "sh", "-c", "trap '' TERM; exec sleep 300");
+  ck_assert_msg(r.status == 0, "run: status %d, stderr '%s'", r.status, r.err);
+  pid = (pid_t)dk_test_pid_in_file("deaf.pid");
+  ck_assert_int_gt(pid, 1);
+
+  t0 = ms_now();
+  DK_RUN(&r, T, "stop", "--timeout", "1", "deaf.pid");
+  took = ms_now() - t0;
+  ck_assert_msg(r.status == 1, "stop: status %d, stderr '%s'", r.status, r.err);
+  assert_contains(r.err, "still running");
+  ck_assert_msg(took >= 1000 && took < 4000, "stop --timeout 1 took %lld ms", took);
+  ck_assert(dk_test_alive(pid));
+
+  t0 = ms_now();
+  DK_RUN(&r, T, "stop", "--timeout=1", "--kill", "deaf.pid");
+  took = ms_now() - t0;
+  ck_assert_msg(r.status == 0, "stop --kill: status %d, stderr '%s'", r.status, r.err);
+  ck_assert_msg(!dk_test_alive(pid), "%ld outlived stop --kill", (long)pid);
+  ck_assert_msg(took >= 1000 && took < 4000, "stop --timeout 1 --kill took %lld ms", took);
+  DK_RUN(&r, T, "status", "deaf.pid");
+  ck_assert_int_eq(r.status, 1);
+}
+END_TEST
+
+/* The example server stops on TERM by itself, cleans up and removes its
+ * pid file; --signal picks another signal. */
+START_TEST(test_stop_the_example_server) {
+  const char *log = dk_test_path(1, "echo.log");
+  struct dk_spawn r;
+  pid_t pid = start_echo_server("echo.pid", "echo.log");
+
+  DK_RUN(&r, T, "stop", "echo.pid");
+  ck_assert_msg(r.status == 0, "stop: status %d, stderr '%s'", r.status, r.err);
+  ck_assert(!dk_test_alive(pid));
+  ck_assert(dk_spawn_wait_content(log, "SIGTERM: no new connections", 1000));
+  ck_assert_int_eq(access("echo.pid", F_OK), -1);
+
+  pid = start_echo_server("echo.pid", "int.log");
+  DK_RUN(&r, T, "stop", "--signal", "INT", "echo.pid");
+  ck_assert_msg(r.status == 0, "stop --signal INT: status %d, stderr '%s'", r.status, r.err);
+  ck_assert(!dk_test_alive(pid));
+  ck_assert(dk_spawn_wait_content(dk_test_path(1, "int.log"), "SIGINT: no new connections", 1000));
+
+  /* HUP only makes it reopen its log: it still runs when the time is up. */
+  pid = start_echo_server("echo.pid", "hup.log");
+  DK_RUN(&r, T, "stop", "--signal=SIGHUP", "--timeout", "1", "echo.pid");
+  ck_assert_msg(r.status == 1, "stop --signal HUP: status %d, stderr '%s'", r.status, r.err);
+  ck_assert(dk_spawn_wait_content(dk_test_path(1, "hup.log"), "SIGHUP: log file reopened", 1000));
+  ck_assert(dk_test_alive(pid));
+}
+END_TEST
+
+START_TEST(test_stop_of_a_bad_pid_file_exits_2) {
+  struct dk_spawn r;
+  ck_assert_int_eq(dk_test_write_file("garbage.pid", "12ab\n"), 0);
+  DK_RUN(&r, T, "stop", "garbage.pid");
+  ck_assert_int_eq(r.status, 2);
+  assert_contains(r.err, "daemoniker: stop: garbage.pid: ");
+  ck_assert_int_eq(count_lines(r.err), 1);
+  ck_assert_int_eq(mkdir("dir.pid", 0755), 0);
+  DK_RUN(&r, T, "stop", "dir.pid");
+  ck_assert_int_eq(r.status, 2);
+  assert_contains(r.err, "dir.pid");
+}
+END_TEST
+
+/* --- run: what it resolves, and what it blames ----------------------------- */
+
+START_TEST(test_run_resolves_a_relative_command_against_the_callers_directory) {
+  char cmdline[PATH_MAX + 16], want[PATH_MAX + 16];
+  struct dk_spawn r;
+  pid_t pid;
+  ck_assert_int_eq(mkdir("bin", 0755), 0);
+  ck_assert_int_eq(mkdir("work", 0755), 0);
+  ck_assert_int_eq(dk_test_write_file("bin/app.sh", "#!/bin/sh\nsleep 30\n"), 0);
+  ck_assert_int_eq(chmod("bin/app.sh", 0755), 0);
+  /* The daemon's directory is / by default, work/ here: neither has bin/. */
+  DK_RUN(&r, T, "run", "--pidfile", "a.pid", "--", "./bin/app.sh");
+  ck_assert_msg(r.status == 0, "run ./bin/app.sh: status %d, stderr '%s'", r.status, r.err);
+  pid = (pid_t)dk_test_pid_in_file("a.pid");
+  ck_assert_int_gt(pid, 1);
+  ck_assert_int_gt(dk_spawn_cmdline(pid, cmdline, sizeof(cmdline)), 0);
+  /* The kernel ran the script by the absolute path it was given: the last
+   * word of its interpreter's command line (sh's, or valgrind's). */
+  snprintf(want, sizeof(want), " %s", dk_test_path(0, "bin/app.sh"));
+  ck_assert_msg(strlen(cmdline) > strlen(want) &&
+                strcmp(cmdline + strlen(cmdline) - strlen(want), want) == 0,
+                "'%s' does not end in '%s'", cmdline, want);
+  DK_RUN(&r, T, "run", "--pidfile", "b.pid", "--workdir", "work", "--", "bin/app.sh");
+  ck_assert_msg(r.status == 0, "run --workdir work bin/app.sh: status %d, stderr '%s'", r.status,
+                r.err);
+  ck_assert_int_gt(dk_test_pid_in_file("b.pid"), 1);
+}
+END_TEST
+
+/* A failed step is named with what it failed on, not blamed on the
+ * command; nothing is left behind. */
+static void assert_run_blames(const char *opt, const char *val, const char *want) {
+  struct dk_spawn r;
+  DK_RUN(&r, T, "run", "--pidfile", "f.pid", opt, val, "--", "sleep", "30");
+  ck_assert_msg(r.status == 1, "run %s %s: status %d, stderr '%s'", opt, val, r.status, r.err);
+  assert_contains(r.err, want);
+  ck_assert_msg(strstr(r.err, "run: sleep:") == NULL, "run %s %s blames the command: '%s'", opt,
+                val, r.err);
+  ck_assert_int_eq(count_lines(r.err), 1);
+  ck_assert_int_eq(access("f.pid", F_OK), -1);
+  ck_assert_msg(dk_spawn_wait_marked_gone(0, 5000), "run %s %s left a process", opt, val);
+}
+
+START_TEST(test_run_names_the_step_that_failed) {
+  struct dk_spawn r;
+  char want[PATH_MAX + 64];
+  assert_run_blames("--stdout", "nodir/out.log",
+                    "daemoniker: run: stdout nodir/out.log: no such file or directory");
+  assert_run_blames("--stderr", "nodir/err.log",
+                    "daemoniker: run: stderr nodir/err.log: no such file or directory");
+  assert_run_blames("--workdir", "nodir", "daemoniker: run: workdir nodir: no such file or directory");
+  ck_assert_int_eq(dk_test_write_file("plain", "x"), 0);
+  assert_run_blames("--workdir", "plain", "daemoniker: run: workdir plain: not a directory");
+  /* The pid file's directory: named as the absolute path it was made. */
+  DK_RUN(&r, T, "run", "--pidfile", "nodir/x.pid", "--", "sleep", "30");
+  ck_assert_msg(r.status == 1, "status %d, stderr '%s'", r.status, r.err);
+  snprintf(want, sizeof(want), "daemoniker: run: pid file %s: no such file or directory",
+           dk_test_path(0, "nodir/x.pid"));
+  assert_contains(r.err, want);
+  ck_assert_int_eq(count_lines(r.err), 1);
+  ck_assert(dk_spawn_wait_marked_gone(0, 5000));
+}
+END_TEST
+
+/* As cron or an init script may run it: no stdin, no stdout. */
+START_TEST(test_run_with_the_callers_stdin_and_stdout_closed) {
+  struct dk_spawn r;
+  pid_t pid;
+  char link[64], target[PATH_MAX];
+  ssize_t n;
+  int fd;
+  DK_RUN(&r, "sh", "-c", "exec 0<&- 1>&- \"$0\" \"$@\"", T, "run", "--pidfile", "c.pid",
+         "--stdout", "out.log", "--", "sh", "-c", "echo started; exec sleep 30");
+  ck_assert_msg(r.status == 0, "status %d, stderr '%s'", r.status, r.err);
+  pid = (pid_t)dk_test_pid_in_file("c.pid");
+  ck_assert_int_gt(pid, 1);
+  ck_assert(dk_spawn_wait_content(dk_test_path(1, "out.log"), "started\n", 10000));
+  DK_RUN(&r, T, "status", "c.pid");
+  ck_assert_int_eq(r.status, 0);
+  /* Its stdin is the null device, not the pid file or a channel. */
+  snprintf(link, sizeof(link), "/proc/%ld/fd/0", (long)pid);
+  n = readlink(link, target, sizeof(target) - 1);
+  ck_assert_int_gt(n, 0);
+  target[n] = '\0';
+  ck_assert_str_eq(target, "/dev/null");
+  for (fd = 1; fd <= 2; fd++) {
+    snprintf(link, sizeof(link), "/proc/%ld/fd/%d", (long)pid, fd);
+    n = readlink(link, target, sizeof(target) - 1);
+    ck_assert_int_gt(n, 0);
+    target[n] = '\0';
+    ck_assert_str_eq(target, fd == 1 ? dk_test_path(1, "out.log") : "/dev/null");
+  }
+  DK_RUN(&r, T, "stop", "c.pid");
+  ck_assert_msg(r.status == 0, "stop: status %d, stderr '%s'", r.status, r.err);
+}
+END_TEST
+
+/* --- the default pid file ------------------------------------------------- */
+
+/* Runs the tool as dk-test, whichever user the suite runs as. */
+static void run_as_test_user(struct dk_spawn *r, const char *const *args) {
+  const char *argv[16];
+  int n = 0, k;
+  if (geteuid() == 0) {
+    argv[n++] = "setpriv";
+    argv[n++] = "--reuid=dk-test";
+    argv[n++] = "--regid=dk-test";
+    argv[n++] = "--init-groups";
+  }
+  argv[n++] = T;
+  for (k = 0; args[k] != NULL && n < 15; k++)
+    argv[n++] = args[k];
+  argv[n] = NULL;
+  dk_spawn_run(r, 20000, argv);
+}
+
+START_TEST(test_run_default_pid_file_is_never_in_a_directory_others_write) {
+  static const char *const run_sleep_args[] = { "run", "--", "sleep", "30", NULL };
+  struct passwd *pw = getpwnam("dk-test");
+  char want[PATH_MAX + 32];
+  struct dk_spawn r;
+  pid_t pid;
+
+  ck_assert_ptr_nonnull(pw);
+  if (geteuid() == 0) /* dk-test must reach its directories in ours */
+    ck_assert_int_eq(chmod(dk_test_dir(), 0711), 0);
+  ck_assert_int_eq(mkdir("shared", 0777), 0);
+  ck_assert_int_eq(chmod("shared", 01777), 0);
+  ck_assert_int_eq(mkdir("private", 0700), 0);
+  if (geteuid() == 0)
+    ck_assert_int_eq(chown("private", pw->pw_uid, pw->pw_gid), 0);
+
+  /* No XDG_RUNTIME_DIR: no default, even with a TMPDIR to fall back on. */
+  unsetenv("XDG_RUNTIME_DIR");
+  setenv("TMPDIR", dk_test_path(0, "shared"), 1);
+  run_as_test_user(&r, run_sleep_args);
+  ck_assert_msg(r.status == 2, "no XDG_RUNTIME_DIR: status %d, stderr '%s'", r.status, r.err);
+  assert_contains(r.err, "--pidfile");
+  ck_assert_int_eq(count_lines(r.err), 1);
+  ck_assert_int_eq(access("shared/sleep.pid", F_OK), -1);
+
+  /* One that others may write is refused, and named. */
+  setenv("XDG_RUNTIME_DIR", dk_test_path(0, "shared"), 1);
+  run_as_test_user(&r, run_sleep_args);
+  ck_assert_msg(r.status == 2, "shared XDG_RUNTIME_DIR: status %d, stderr '%s'", r.status, r.err);
+  snprintf(want, sizeof(want), "%s", dk_test_path(0, "shared"));
+  assert_contains(r.err, want);
+  ck_assert_int_eq(access("shared/sleep.pid", F_OK), -1);
+  ck_assert(dk_spawn_wait_marked_gone(0, 5000));
+
+  /* The user's own, as pam_systemd makes it: the pid file goes there. */
+  setenv("XDG_RUNTIME_DIR", dk_test_path(0, "private"), 1);
+  run_as_test_user(&r, run_sleep_args);
+  snprintf(want, sizeof(want), "pid file %s/sleep.pid)", dk_test_path(0, "private"));
+  ck_assert_msg(r.status == 0, "private XDG_RUNTIME_DIR: status %d, stderr '%s'", r.status, r.err);
+  assert_contains(r.out, want);
+  pid = (pid_t)dk_test_pid_in_file("private/sleep.pid");
+  ck_assert_int_gt(pid, 1);
+  ck_assert_int_eq(dk_test_status_field(pid, "Uid", 10), (long)pw->pw_uid);
+}
+END_TEST
+
+/* --- the example init script ----------------------------------------------- */
+
+/* examples/daemoniker.init run by sh as an init system runs it, with its
+ * settings from the environment as from /etc/default. */
+static int init_script(struct dk_spawn *r, const char *action) {
+  dk_spawn_run(r, 30000,
+               (const char *const[]){ "sh", DK_SRCDIR "/examples/daemoniker.init", action, NULL });
+  return r->status;
+}
+
+START_TEST(test_init_script_start_status_stop_restart) {
+  struct dk_spawn r;
+  pid_t first, second;
+
+  setenv("DAEMONIKER", T, 1);
+  setenv("PIDFILE", dk_test_path(0, "napd.pid"), 1);
+  setenv("DAEMON", "sleep", 1);
+  setenv("DAEMON_ARGS", "300", 1);
+  setenv("NAME", "napd", 1);
+  setenv("STOP_TIMEOUT", "5", 1);
+
+  ck_assert_msg(init_script(&r, "status") == 3, "status: %d, '%s' '%s'", r.status, r.out, r.err);
+  ck_assert_msg(init_script(&r, "stop") == 0, "stop (stopped): %d, '%s'", r.status, r.err);
+  ck_assert_msg(init_script(&r, "start") == 0, "start: %d, '%s'", r.status, r.err);
+  first = (pid_t)dk_test_pid_in_file("napd.pid");
+  ck_assert_int_gt(first, 1);
+  ck_assert(dk_test_alive(first));
+  ck_assert_msg(init_script(&r, "status") == 0, "status (running): %d, '%s'", r.status, r.err);
+  /* LSB: starting a running service succeeds, and starts nothing. */
+  ck_assert_msg(init_script(&r, "start") == 0, "start (running): %d, '%s'", r.status, r.err);
+  ck_assert_int_eq(dk_test_pid_in_file("napd.pid"), first);
+  ck_assert_int_eq(dk_spawn_count_marked(), 1);
+
+  ck_assert_msg(init_script(&r, "restart") == 0, "restart: %d, '%s'", r.status, r.err);
+  ck_assert(!dk_test_alive(first));
+  second = (pid_t)dk_test_pid_in_file("napd.pid");
+  ck_assert_int_gt(second, 1);
+  ck_assert_int_ne(second, first);
+  ck_assert(dk_test_alive(second));
+
+  ck_assert_msg(init_script(&r, "stop") == 0, "stop: %d, '%s'", r.status, r.err);
+  ck_assert(!dk_test_alive(second));
+  ck_assert_msg(init_script(&r, "status") == 3, "status (stopped): %d, '%s'", r.status, r.out);
+  ck_assert_msg(init_script(&r, "stop") == 0, "stop again: %d, '%s'", r.status, r.err);
+  ck_assert_msg(init_script(&r, "frobnicate") == 2, "bad action: %d", r.status);
+  ck_assert(dk_spawn_wait_marked_gone(0, 5000));
+}
+END_TEST
+
 static Suite *tool_suite(void) {
   Suite *s = suite_create("tool");
   TCase *tc = tcase_create("daemoniker");
@@ -501,6 +910,17 @@ static Suite *tool_suite(void) {
   tcase_add_test(tc, test_run_options_workdir_stdout_stderr);
   tcase_add_test(tc, test_run_without_double_dash);
   tcase_add_test(tc, test_run_unknown_user_fails_in_the_parent);
+  tcase_add_test(tc, test_send_accepts_every_host_signal);
+  tcase_add_test(tc, test_stop_ends_the_daemon_before_returning_0);
+  tcase_add_test(tc, test_stop_of_a_stopped_service_exits_0_and_signals_nobody);
+  tcase_add_test(tc, test_stop_of_a_daemon_ignoring_term);
+  tcase_add_test(tc, test_stop_the_example_server);
+  tcase_add_test(tc, test_stop_of_a_bad_pid_file_exits_2);
+  tcase_add_test(tc, test_run_resolves_a_relative_command_against_the_callers_directory);
+  tcase_add_test(tc, test_run_names_the_step_that_failed);
+  tcase_add_test(tc, test_run_with_the_callers_stdin_and_stdout_closed);
+  DK_TEST_ADD_USERS(tc, test_run_default_pid_file_is_never_in_a_directory_others_write);
+  tcase_add_test(tc, test_init_script_start_status_stop_restart);
   DK_TEST_ADD_ROOT(tc, test_run_as_another_user); /* only root may switch */
   suite_add_tcase(s, tc);
   return s;

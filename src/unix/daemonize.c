@@ -79,25 +79,33 @@ static int check_options(const dk_options_t *opts) {
 /* What the daemon does to itself, in either mode. Everything it needed to
  * allocate was prepared in the parent. */
 static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detached) {
+  static const int stdio_steps[3] = { DK_STEP_STDIN, DK_STEP_STDOUT, DK_STEP_STDERR };
   const char *workdir = opts->workdir != NULL ? opts->workdir : "/";
-  int err;
+  int err, failed_fd = 0;
 
   umask((mode_t)(opts->umask < 0 ? DK__DEFAULT_UMASK : opts->umask));
   /* stdio before the chdir: relative log paths mean the caller's cwd. */
-  err = dk__redirect_stdio(opts, detached);
-  if (err < 0)
+  err = dk__redirect_stdio(opts, detached, &failed_fd);
+  if (err < 0) {
+    dz->failed_step = stdio_steps[failed_fd];
     return err;
+  }
   while (chdir(workdir) < 0)
-    if (errno != EINTR)
+    if (errno != EINTR) {
+      dz->failed_step = DK_STEP_WORKDIR;
       return DK__ERR(errno);
+    }
   if (dz->pid_path[0] != '\0') {
     err = dk__pidfile_claim(dz->pid_path, dz->have_ids ? (uid_t)dz->uid : geteuid());
-    if (err < 0)
+    if (err < 0) {
+      dz->failed_step = DK_STEP_PID_FILE;
       return err;
+    }
   }
   err = dk__drop_ids(dz);
   dk__release_ids(dz);
   if (err < 0) {
+    dz->failed_step = DK_STEP_IDS;
     dk__pidfile_drop();
     return err;
   }
@@ -133,6 +141,7 @@ static int run_middle(dk_daemonizer_t *dz, const dk_options_t *opts, int fd) {
 
   err = setup_daemon(dz, opts, 1);
   if (err < 0) {
+    send_report(fd, DK__REPORT_STEP, dz->failed_step);
     send_report(fd, DK__REPORT_RESULT, err);
     _exit(1);
   }
@@ -213,7 +222,7 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
   char buf[sizeof(struct dk__report)];
   struct dk__report r;
   size_t have = 0;
-  int result = 1, reported = 0, exec_pending = 0, got;
+  int result = 1, reported = 0, exec_pending = 0, got, step = DK_STEP_NONE;
 
   while (result == 1) {
     got = read_report(fd, deadline, &r, buf, &have);
@@ -225,7 +234,8 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
       exec_pending = 1;
     } else if (r.kind == DK__REPORT_PID) {
       dz->daemon_pid = (uv_pid_t)r.value;
-
+    } else if (r.kind == DK__REPORT_STEP) {
+      step = r.value;
     } else if (r.kind == DK__REPORT_RESULT) {
       /* The daemon's result can overtake the middle's pid report. */
       if (r.pid != middle && dz->daemon_pid == 0)
@@ -234,6 +244,7 @@ static int wait_for_daemon(dk_daemonizer_t *dz, int fd, pid_t middle, unsigned t
       reported = 1;
     }
   }
+  dz->failed_step = reported && result < 0 ? step : DK_STEP_NONE;
 
   if (result == 0) {
     close(fd);
@@ -374,6 +385,9 @@ int dk__report_ready(dk_daemonizer_t *dz, int status) {
     return dk__notify(state);
   }
   if (dz->report_fd >= 0) {
+    if (status < 0)
+      send_report(dz->report_fd, DK__REPORT_STEP,
+                  dz->failed_step != DK_STEP_NONE ? dz->failed_step : DK_STEP_READY);
     send_report(dz->report_fd, DK__REPORT_RESULT, status);
     /* On failure the channel stays open until this process exits: the
      * parent waits for it to close, so that it returns only once the
@@ -399,7 +413,9 @@ int dk_exec(dk_daemonizer_t *dz, char *const argv[]) {
   execvp(argv[0], argv);
   err = DK__ERR(errno);
   dk__pidfile_inherit(0);
-  if (dz->report_fd >= 0 && !dz->ready_sent)
+  if (dz->report_fd >= 0 && !dz->ready_sent) {
+    dz->failed_step = DK_STEP_EXEC;
     dk_ready(dz, err);
+  }
   return err;
 }

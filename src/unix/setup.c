@@ -188,7 +188,7 @@ static int redirect_one(int target, const char *path, int flags) {
   return 0;
 }
 
-int dk__redirect_stdio(const dk_options_t *opts, int null_by_default) {
+int dk__redirect_stdio(const dk_options_t *opts, int null_by_default, int *failed_fd) {
   static const char null_dev[] = "/dev/null";
   const int out_flags = O_WRONLY | O_CREAT | O_APPEND;
   const char *paths[3];
@@ -205,8 +205,10 @@ int dk__redirect_stdio(const dk_options_t *opts, int null_by_default) {
     if (path == NULL)
       path = null_dev;
     err = redirect_one(fd, path, flags[fd]);
-    if (err < 0)
+    if (err < 0) {
+      *failed_fd = fd;
       return err;
+    }
   }
   return 0;
 }
