@@ -574,7 +574,7 @@ START_TEST(test_file_held_outside_our_pid_namespace_is_held) {
       dk_daemonizer_t dz;
       dk_options_t opts;
       uv_pid_t pid = 12345;
-      if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+      if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
           mount("proc", "/proc", "proc", 0, NULL) < 0)
         _exit(2);
       results[0] = dk_pid_file_check(dk_test_path(0, "d.pid"), &pid);

@@ -173,17 +173,21 @@ static int rewrite_in_place(int old) {
   return write_pid(old);
 }
 
-/* Whether a file we could not flock is held by a daemon: a write record
- * lock (it needs a writable descriptor), or a flock through a writable open
- * file, or one of a process we may not look into. Read-only holders are
- * only readers. */
+/* Whether a file we could not flock exclusively is held by a daemon: a
+ * write record lock (it needs a writable descriptor), or an exclusive flock
+ * through a writable open file. Shared flocks are readers' (a daemon's
+ * exclusive one shuts them out): then ours is granted too. The one open
+ * file that holds an exclusive flock is a reader's if any process we can
+ * see shares it read-only; if we can see none, it may be a daemon's. */
 static int held_by_a_writer(int fd, const struct stat *st) {
   struct dk__holders h;
   pid_t pid;
   if (dk__pidfile_write_locked(fd, &pid))
     return 1;
+  if (dk__flock_retry(fd, LOCK_SH | LOCK_NB) == 0)
+    return 0;
   dk__holders_scan(st, &h);
-  return h.writer != 0 || h.unseen != 0;
+  return h.writer != 0 || (h.readers == 0 && h.unseen != 0);
 }
 
 #ifndef RENAME_EXCHANGE

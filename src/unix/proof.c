@@ -110,31 +110,37 @@ static int lock_device(int fd, unsigned *maj, unsigned *min) {
   return found;
 }
 
-/* Whether /proc/locks, which every user may read, shows any flock on the
+/* What /proc/locks, which every user may read, shows of flocks on the
  * file: the cheap answer to "is it held at all", before any process is
- * looked into. Its pid column is the process that took the lock, which
- * may have died since and its pid been reused: not trusted as the holder. */
-static int flocked_at_all(int fd, const struct stat *st) {
-  char line[256], type[16];
+ * looked into. NO_FLOCK; SHARED_ONLY, which no daemon holds (a daemon
+ * holds an exclusive flock, which shuts out every shared one); or
+ * EXCLUSIVE, held through exactly one open file. Its pid column is the
+ * process that took the lock, which may have died since and its pid been
+ * reused: never trusted as the holder. */
+enum { NO_FLOCK, SHARED_ONLY, EXCLUSIVE };
+
+static int flock_state(int fd, const struct stat *st) {
+  char line[256], type[16], mode[16];
   unsigned maj, min, sb_maj = major(st->st_dev), sb_min = minor(st->st_dev);
   unsigned long long ino;
-  int found = 0, have_sb = 0;
+  int state = NO_FLOCK, have_sb = 0, same;
   FILE *f = fopen("/proc/locks", "re");
 
   if (f == NULL)
-    return 1; /* can not tell: look into the processes */
-  while (!found && fgets(line, sizeof(line), f) != NULL) {
+    return EXCLUSIVE; /* can not tell: look into the processes */
+  while (state != EXCLUSIVE && fgets(line, sizeof(line), f) != NULL) {
     /* "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters say "->". */
-    if (sscanf(line, "%*d: %15s %*s %*s %*d %x:%x:%llu", type, &maj, &min, &ino) != 4 ||
+    if (sscanf(line, "%*d: %15s %*s %15s %*d %x:%x:%llu", type, mode, &maj, &min, &ino) != 5 ||
         strcmp(type, "FLOCK") != 0 || ino != (unsigned long long)st->st_ino)
       continue;
-    if (maj == major(st->st_dev) && min == minor(st->st_dev))
-      found = 1;
-    else if (have_sb || (have_sb = lock_device(fd, &sb_maj, &sb_min)) != 0)
-      found = maj == sb_maj && min == sb_min;
+    same = maj == major(st->st_dev) && min == minor(st->st_dev);
+    if (!same && (have_sb || (have_sb = lock_device(fd, &sb_maj, &sb_min)) != 0))
+      same = maj == sb_maj && min == sb_min;
+    if (same)
+      state = strcmp(mode, "WRITE") == 0 ? EXCLUSIVE : SHARED_ONLY;
   }
   fclose(f);
-  return found;
+  return state;
 }
 #endif
 
@@ -171,11 +177,13 @@ static int anybody_holds(struct dk__proof *p) {
   if (dk__pidfile_write_locked(p->fd, &p->holder))
     return 1;
 #ifdef __linux__
-  if (!flocked_at_all(p->fd, &p->st))
+  if (flock_state(p->fd, &p->st) != EXCLUSIVE)
     return 0;
+  /* One open file holds it: a process we can see sharing it tells whether
+   * it was opened for writing (a daemon's) or only for reading. */
   dk__holders_scan(&p->st, &h);
   p->holder = h.writer;
-  return h.writer > 0 || h.unseen > 0;
+  return h.writer > 0 || (h.readers == 0 && h.unseen > 0);
 #else
   return 0;
 #endif
