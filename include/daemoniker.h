@@ -193,7 +193,8 @@ void dk_sender_close(dk_sender_t *s); /* releases the descriptors; idempotent */
 /* Sends `state`, newline-separated KEY=VALUE lines ("READY=1",
  * "STATUS=serving"), as one datagram to $NOTIFY_SOCKET (a path, or an
  * abstract name written with a leading '@'). 1 sent; 0 NOTIFY_SOCKET
- * unset (always 0 on Windows); <0 error. */
+ * unset (always 0 on Windows); <0 error. It never blocks the loop it is
+ * called on: a supervisor whose queue is full is UV_EAGAIN. */
 int dk_notify(const char *state);
 /* "RELOADING=1\nMONOTONIC_USEC=<CLOCK_MONOTONIC now, in us>", for
  * Type=notify-reload; send "READY=1" once the reload is done. */

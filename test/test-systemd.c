@@ -167,6 +167,24 @@ START_TEST(test_notify_errors_name_what_failed) {
 }
 END_TEST
 
+/* A supervisor that does not read (its queue full) costs messages, never
+ * the loop: dk_notify runs on it, watchdog pings included. */
+START_TEST(test_notify_never_blocks_on_a_full_queue) {
+  int fd = notify_socket(dk_test_path(0, "notify")), i, err = 1;
+  long long t0;
+  for (i = 0; i < 100000 && err == 1; i++) {
+    t0 = now_us();
+    err = dk_notify("STATUS=filling the supervisor's queue");
+    ck_assert_msg(now_us() - t0 < 1000000, "dk_notify blocked for %lld us", now_us() - t0);
+  }
+  ck_assert_int_eq(err, UV_EAGAIN);
+  ck_assert_int_gt(i, 1);
+  expect_message(fd, "STATUS=filling the supervisor's queue");
+  ck_assert_int_eq(dk_notify("READY=1"), 1); /* room again */
+  close(fd);
+}
+END_TEST
+
 /* The default INT/TERM/ABRT handling tells the supervisor the service is
  * stopping, as it begins to. */
 START_TEST(test_default_stop_sends_stopping) {
@@ -674,6 +692,7 @@ static Suite *systemd_suite(void) {
   tcase_add_test(tc, test_notify_to_an_abstract_socket_is_byte_exact);
   tcase_add_test(tc, test_reloading_carries_monotonic_usec_of_the_call);
   tcase_add_test(tc, test_notify_errors_name_what_failed);
+  tcase_add_test(tc, test_notify_never_blocks_on_a_full_queue);
   tcase_add_test(tc, test_default_stop_sends_stopping);
   suite_add_tcase(s, tc);
 

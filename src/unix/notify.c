@@ -43,8 +43,12 @@ int dk_notify(const char *state) {
   fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return DK__ERR(errno);
+  /* Never blocks: it runs on the application's loop (the watchdog's
+   * pings, a status), and a supervisor whose queue is full must not stop
+   * the loop; the caller gets UV_EAGAIN instead. */
   do
-    n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, addr_len);
+    n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr,
+               addr_len);
   while (n < 0 && errno == EINTR);
   err = n < 0 ? DK__ERR(errno) : 1;
   close(fd);
