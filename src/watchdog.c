@@ -43,6 +43,9 @@ int dk_watchdog_start(dk_watchdog_t *wd) {
   half_ms = usec / 2000;
   if (half_ms == 0)
     half_ms = 1;
+  /* From now, not from the loop's last update: the first ping is half
+   * an interval after this call, not sooner. */
+  uv_update_time(wd->timer.loop);
   err = uv_timer_start(&wd->timer, on_tick, half_ms, half_ms);
   if (err < 0)
     return err;

@@ -24,7 +24,7 @@
 
 #include "daemoniker.h"
 
-#define MAX_FDS 8
+#define MAX_FDS 1024
 
 typedef struct {
   uv_tcp_t tcp;

@@ -646,8 +646,8 @@ START_TEST(test_not_activated_is_count_zero) {
   unsetenv("LISTEN_FDNAMES");
   ck_assert_int_eq(dk_listen_fds(fds, &count), 0);
   ck_assert_uint_eq(count, 0);
-  snprintf(want, sizeof(want), "result=0 count=0\n%sfd3 cloexec=closed fd4 cloexec=closed\n", NO_ENV);
-  ck_assert_str_eq(run_activated("2", 0), want);
+  snprintf(want, sizeof(want), "result=0 count=0\n%s", NO_ENV);
+  expect_line(run_activated("2", 0), want);
 
   /* Passed to another process (a parent that ran this one without
    * clearing them): not ours, and no longer in the environment. */
@@ -655,7 +655,7 @@ START_TEST(test_not_activated_is_count_zero) {
   setenv("LISTEN_PID", pid, 1);
   setenv("LISTEN_FDS", "1", 1);
   setenv("LISTEN_FDNAMES", "web", 1);
-  ck_assert_str_eq(run_activated("2", 0), want);
+  expect_line(run_activated("2", 0), want);
 }
 END_TEST
 
@@ -674,9 +674,11 @@ START_TEST(test_listen_fds_refuses_what_does_not_add_up) {
   setenv("LISTEN_FDS", "one", 1);
   unsetenv("LISTEN_FDNAMES");
   expect_line(run_activated("2", 1), want);
-  setenv("LISTEN_FDS", "1", 1);
-  snprintf(want, sizeof(want), "result=EBADF count=0\n%s", NO_ENV); /* fd 3 is not open */
-  expect_line(run_activated("2", 1), want);
+  /* Descriptors 3 to 1002, most of them not open (valgrind, say, may
+   * hold one low one in the program it runs). */
+  setenv("LISTEN_FDS", "1000", 1);
+  snprintf(want, sizeof(want), "result=EBADF count=0\n%s", NO_ENV);
+  expect_line(run_activated("1000", 1), want);
 
   ck_assert_int_eq(dk_listen_fds(NULL, &count), UV_EINVAL);
   ck_assert_int_eq(dk_listen_fds(fds, NULL), UV_EINVAL);
