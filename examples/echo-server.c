@@ -1,13 +1,19 @@
 /* A libuv TCP echo server on 127.0.0.1 that runs as a daemon.
  *
  *   echo-server --pidfile F --log F [--port N] [--grace MS]
- *   echo-server --foreground --pidfile F [--log F] [--port N] [--grace MS]
+ *   echo-server --foreground [--pidfile F] [--log F] [--port N] [--grace MS]
  *
  * The parent returns only once the daemon listens (DK_WAIT_READY): a port
  * already in use is the parent's error, not a line in a log nobody reads.
- * With --foreground it does not detach (for a supervisor: systemd's
- * Type=notify gets READY=1 once it listens), and without --log its log
- * lines go to the stderr it was given.
+ * With --foreground it does not detach and needs no pid file (for a
+ * supervisor), and without --log its log lines go to the stderr it was
+ * given.
+ *
+ * Under systemd (examples/echo-server.service, Type=notify-reload): given
+ * sockets (echo-server.socket), it serves those instead of listening
+ * itself; it reports READY=1 once it listens, STATUS= with the connections
+ * served, RELOADING=1 then READY=1 around a SIGHUP and STOPPING=1 at
+ * SIGTERM; and with WatchdogSec= its loop pings the watchdog.
  *
  * SIGTERM and SIGINT close the listener and let open connections finish:
  * each is served until its client closes it or the grace period (--grace,
@@ -17,7 +23,7 @@
  * then runs dry, main returns 0 and the pid file goes with it.
  * A client that leaves without reading its echo costs its connection only:
  * dk_signals_start made SIGPIPE ignored, so the write fails with UV_EPIPE.
- * SIGHUP reopens the log file, for logrotate. --port 0 picks a free port,
+ * SIGHUP reopens the log file, for logrotate (systemd's reload). --port 0 picks a free port,
  * which the log names. Every event is logged with a UTC timestamp.
  */
 #include <errno.h>
@@ -37,6 +43,7 @@
 /* Back-pressure: a client that sends faster than it reads is not read
  * while more than this much of its echo is waiting to be sent. */
 #define HIGH_WATER (1u << 20)
+#define MAX_LISTENERS 8
 
 typedef struct conn_s {
   uv_tcp_t tcp;
@@ -49,9 +56,13 @@ typedef struct conn_s {
 
 typedef struct {
   uv_loop_t *loop;
-  uv_tcp_t listener;
+  uv_tcp_t listeners[MAX_LISTENERS];
+  size_t nlisteners;
   uv_timer_t timer;
   dk_signals_t sig;
+  dk_watchdog_t watchdog;
+  unsigned long long served; /* connections accepted */
+  unsigned open;             /* connections not yet closed */
   const char *log_path; /* NULL: log to the stderr we were given */
   conn_t *conns;
   unsigned grace_ms;
@@ -96,11 +107,20 @@ static void reopen_log(void) {
   log_line("SIGHUP: log file reopened");
 }
 
+/* For systemctl status; nothing to do if no supervisor asked. */
+static void report_status(void) {
+  char state[96];
+  snprintf(state, sizeof(state), "STATUS=%llu connections served, %u open", server.served,
+           server.open);
+  dk_notify(state);
+}
+
 static void finish_drain_if_done(void) {
   if (!server.draining || server.conns != NULL)
     return;
   log_line("all connections closed");
   uv_close((uv_handle_t *)&server.timer, NULL);
+  dk_watchdog_close(&server.watchdog, NULL);
   dk_signals_close(&server.sig, NULL);
 }
 
@@ -114,6 +134,8 @@ static void on_conn_closed(uv_handle_t *handle) {
     c->next->prev = c->prev;
   log_line("connection from %s closed, %llu bytes echoed", c->peer, c->echoed);
   free(c);
+  server.open--;
+  report_status();
   finish_drain_if_done();
 }
 
@@ -214,6 +236,9 @@ static void on_connection(uv_stream_t *listener, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   log_line("connection from %s", c->peer);
+  server.served++;
+  server.open++;
+  report_status();
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -258,6 +283,7 @@ static void on_grace_over(uv_timer_t *timer) {
 
 static void on_stop_signal(dk_signals_t *sig, int signum) {
   conn_t *c;
+  size_t i;
   (void)sig;
   if (server.draining) {
     log_line("%s again: closing every connection now", dk_signal_name(signum));
@@ -266,44 +292,92 @@ static void on_stop_signal(dk_signals_t *sig, int signum) {
     return;
   }
   log_line("%s: no new connections, finishing open ones", dk_signal_name(signum));
+  dk_notify_stopping();
   server.draining = 1;
-  uv_close((uv_handle_t *)&server.listener, NULL);
+  for (i = 0; i < server.nlisteners; i++)
+    uv_close((uv_handle_t *)&server.listeners[i], NULL);
   uv_timer_start(&server.timer, on_grace_over, server.grace_ms, 0);
   finish_drain_if_done();
 }
 
+/* systemd's Type=notify-reload sends SIGHUP and waits for RELOADING=1,
+ * then READY=1 once the reload is done. */
 static void on_hup(dk_signals_t *sig, int signum) {
   (void)sig;
   (void)signum;
+  dk_notify_reloading();
   reopen_log();
+  dk_notify("READY=1");
 }
 
 static int start_listening(int port) {
+  uv_tcp_t *listener = &server.listeners[0];
   struct sockaddr_in addr;
   struct sockaddr_storage bound;
   int len = sizeof(bound), err;
 
   uv_ip4_addr("127.0.0.1", port, &addr);
-  uv_tcp_init(server.loop, &server.listener);
-  err = uv_tcp_bind(&server.listener, (const struct sockaddr *)&addr, 0);
+  uv_tcp_init(server.loop, listener);
+  server.nlisteners = 1;
+  err = uv_tcp_bind(listener, (const struct sockaddr *)&addr, 0);
   if (err == 0)
-    err = uv_listen((uv_stream_t *)&server.listener, 128, on_connection);
+    err = uv_listen((uv_stream_t *)listener, 128, on_connection);
   if (err < 0) {
     log_line("cannot listen on 127.0.0.1:%d: %s", port, uv_strerror(err));
     return err;
   }
-  uv_tcp_getsockname(&server.listener, (struct sockaddr *)&bound, &len);
+  uv_tcp_getsockname(listener, (struct sockaddr *)&bound, &len);
   log_line("listening on 127.0.0.1:%d", ntohs(((struct sockaddr_in *)&bound)->sin_port));
   return 0;
 }
 
+/* Socket activation: systemd (or systemd-socket-activate) listens, and
+ * passes the sockets. *n is 0 if it passed none. */
+static int take_sockets(size_t *n) {
+  dk_listen_fd_t fds[MAX_LISTENERS];
+  size_t i;
+  int err;
+
+  *n = MAX_LISTENERS;
+  err = dk_listen_fds(fds, n);
+  if (err < 0) {
+    log_line("socket activation: %s", dk_strerror(err));
+    return err;
+  }
+  for (i = 0; i < *n; i++) {
+    uv_tcp_t *listener = &server.listeners[i];
+    uv_tcp_init(server.loop, listener);
+    server.nlisteners = i + 1;
+    err = uv_tcp_open(listener, fds[i].fd);
+    if (err == 0)
+      err = uv_listen((uv_stream_t *)listener, 128, on_connection);
+    if (err < 0) {
+      log_line("socket activation: fd %d (%s): %s", fds[i].fd, fds[i].name, uv_strerror(err));
+      return err;
+    }
+    log_line("listening on socket %s (fd %d), passed by the supervisor", fds[i].name, fds[i].fd);
+  }
+  return 0;
+}
+
 static int run_daemon(dk_daemonizer_t *dz, int port) {
+  size_t passed = 0;
   int err;
 
   server.loop = uv_default_loop();
   uv_timer_init(server.loop, &server.timer);
-  err = start_listening(port);
-  if (err == 0)
+  dk_watchdog_init(server.loop, &server.watchdog);
+  err = take_sockets(&passed);
+  if (err == 0 && passed == 0)
+    err = start_listening(port);
+  if (err == 0) {
+    err = dk_watchdog_start(&server.watchdog);
+    if (err == 1)
+      log_line("pinging the supervisor's watchdog");
+    else if (err < 0)
+      log_line("watchdog: %s", dk_strerror(err));
+  }
+  if (err >= 0)
     err = dk_signals_init(server.loop, &server.sig, dk_daemonizer_pid_file(dz));
   if (err == 0) {
     dk_signals_set(&server.sig, DK_SIGTERM, on_stop_signal);
@@ -318,6 +392,7 @@ static int run_daemon(dk_daemonizer_t *dz, int port) {
     return 1;
   }
   dk_ready(dz, 0);
+  report_status();
   uv_run(server.loop, UV_RUN_DEFAULT);
   log_line("stopped, exiting");
   uv_loop_close(server.loop);
@@ -326,7 +401,8 @@ static int run_daemon(dk_daemonizer_t *dz, int port) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: echo-server [--foreground] --pidfile F --log F [--port N] [--grace MS]\n");
+  fprintf(stderr, "usage: echo-server --pidfile F --log F [--port N] [--grace MS]\n"
+                  "       echo-server --foreground [--pidfile F] [--log F] [--port N] [--grace MS]\n");
   return 2;
 }
 
@@ -364,7 +440,7 @@ int main(int argc, char **argv) {
     } else
       return usage();
   }
-  if (opts.pid_file == NULL || (server.log_path == NULL && !(opts.flags & DK_FOREGROUND)))
+  if (!(opts.flags & DK_FOREGROUND) && (opts.pid_file == NULL || server.log_path == NULL))
     return usage();
   server.grace_ms = (unsigned)grace;
   /* The daemon works in "/": a relative log name must be made whole now,

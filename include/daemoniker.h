@@ -206,6 +206,64 @@ int dk_sender_send(dk_sender_t *s, int dk_signum);        /* as dk_send */
 int dk_sender_check(dk_sender_t *s, uv_pid_t *pid);       /* as dk_pid_file_check */
 void dk_sender_close(dk_sender_t *s); /* releases the descriptors; idempotent */
 
+/* systemd's protocols (sd_notify(3), sd_watchdog_enabled(3),
+ * sd_listen_fds_with_names(3)), without libsystemd. On Windows there is no
+ * such supervisor: the functions compile and do nothing (dk_notify 0, no
+ * watchdog, no descriptors), so portable programs need no #ifdef. */
+
+/* Sends `state`, newline-separated KEY=VALUE lines ("READY=1",
+ * "STATUS=serving"), as one datagram to $NOTIFY_SOCKET (a path, or an
+ * abstract name written with a leading '@'). 1 sent; 0 NOTIFY_SOCKET
+ * unset (always 0 on Windows); <0 error. It never blocks the loop it is
+ * called on: a supervisor whose queue is full is UV_EAGAIN. */
+int dk_notify(const char *state);
+/* "RELOADING=1\nMONOTONIC_USEC=<CLOCK_MONOTONIC now, in us>", for
+ * Type=notify-reload; send "READY=1" once the reload is done. */
+int dk_notify_reloading(void);
+int dk_notify_stopping(void); /* "STOPPING=1" */
+
+/* The service watchdog (WatchdogSec=) on a loop: while started, a timer
+ * sends "WATCHDOG=1" every half interval, so a loop that stops turning
+ * stops the pings and systemd restarts the service. The timer is unref'd:
+ * it keeps no loop alive. */
+typedef struct dk_watchdog_s dk_watchdog_t;
+typedef void (*dk_watchdog_close_cb)(dk_watchdog_t *wd);
+
+struct dk_watchdog_s {
+  void *data;
+  /* private */
+  uv_timer_t timer;
+  dk_watchdog_close_cb close_cb;
+  unsigned long long usec;  /* WATCHDOG_USEC while started; 0 otherwise */
+  int last_error;           /* of the last ping: the timer has no one to tell */
+};
+
+int dk_watchdog_init(uv_loop_t *loop, dk_watchdog_t *wd);
+/* 1: the supervisor asked (WATCHDOG_USEC set, WATCHDOG_PID unset or this
+ * process) and the pings run; 0: nobody asked, nothing runs; <0: error
+ * (UV_EINVAL for a WATCHDOG_USEC or WATCHDOG_PID that is no number). */
+int dk_watchdog_start(dk_watchdog_t *wd);
+int dk_watchdog_stop(dk_watchdog_t *wd);
+void dk_watchdog_close(dk_watchdog_t *wd, dk_watchdog_close_cb close_cb);
+
+/* Socket activation. In: *count is the capacity of fds. Out: the
+ * descriptors systemd passed (LISTEN_FDS of them from fd 3, only when
+ * LISTEN_PID is this process), named from LISTEN_FDNAMES ("unknown" when
+ * unnamed), made close-on-exec, and LISTEN_PID, LISTEN_FDS and
+ * LISTEN_FDNAMES removed from the environment (unsetenv: call it before
+ * threads start). 0 on success (*count 0 when not socket-activated, and
+ * always on Windows); UV_ENOBUFS when more were passed than fit (*count
+ * says how many; nothing is taken or removed); UV_EINVAL for variables
+ * that do not parse or names that do not match the count; UV_EBADF if one
+ * of the descriptors is not open. Give them to uv_tcp_open, uv_pipe_open
+ * or uv_udp_open. */
+#define DK_FDNAME_MAX 255
+typedef struct dk_listen_fd_s {
+  int fd;
+  char name[DK_FDNAME_MAX + 1];
+} dk_listen_fd_t;
+int dk_listen_fds(dk_listen_fd_t *fds, size_t *count);
+
 const char *dk_signal_name(int dk_signum);
 int dk_signal_from_name(const char *s);
 

@@ -62,6 +62,12 @@ void dk__pending_mark(long *pending, int index);
 int dk__pending_take(long *pending, int index);
 void dk__signals_dispatch_pending(dk_signals_t *sig, long *pending);
 
+/* Each platform's: the watchdog interval the supervisor asked of this
+ * process (WATCHDOG_USEC, when WATCHDOG_PID is unset or names it) in *usec;
+ * 1 if asked, 0 if not (always on Windows), UV_EINVAL if the variables do
+ * not parse. */
+int dk__watchdog_asked(unsigned long long *usec);
+
 /* Signal handler modes in dk_signals_t.modes. */
 enum { DK__MODE_DEFAULT = 0, DK__MODE_CALLBACK, DK__MODE_IGNORE };
 

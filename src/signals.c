@@ -30,6 +30,9 @@ static void run_default(dk_signals_t *sig, int dk_signum) {
   sig->received = dk_signum;
   sig->acted = 1;
   dk_signals_stop(sig);
+  /* The supervisor, if one asked (NOTIFY_SOCKET), learns the service is
+   * going; a failure to tell it must not keep the process from going. */
+  dk_notify_stopping();
   uv_stop(sig->loop);
 }
 

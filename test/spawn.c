@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,9 +35,20 @@ static long long now_ms(void) {
 /* In a child between fork and exec: only async-signal-safe calls. */
 static void exec_child(const char *const *argv, int out_fd, int err_fd) {
   sigset_t none;
-  int null_fd = open("/dev/null", O_RDONLY);
-  if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+  /* Close-on-exec, or the program would find it open as its fd 3 (what
+   * socket activation passes there). dup2 makes the copy on 0 inheritable. */
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0 || (null_fd == 0 ? fcntl(0, F_SETFD, 0) : dup2(null_fd, 0)) < 0 ||
+      dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
     _exit(126);
+  /* Nothing but stdio, as a supervisor starts a program: the test
+   * process's own descriptors (Check's among them) stay out of fd 3 on,
+   * where socket activation passes its sockets. */
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0) {
+    int fd;
+    for (fd = 3; fd < 1024; fd++)
+      close(fd);
+  }
   /* A test may have blocked or ignored signals: the program starts clean. */
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -160,7 +172,7 @@ void dk_spawn_run(struct dk_spawn *r, int timeout_ms, const char *const *argv) {
 pid_t dk_spawn_start(const char *const *argv, const char *out_path) {
   pid_t pid = fork();
   if (pid == 0) {
-    int fd = open(out_path != NULL ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int fd = open(out_path != NULL ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
       _exit(126);
     exec_child(argv, fd, fd);

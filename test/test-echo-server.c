@@ -566,6 +566,103 @@ START_TEST(test_client_gone_before_its_echo_is_no_death) {
 }
 END_TEST
 
+/* --- under systemd: socket activation and Type=notify-reload --------------- */
+
+#define SOCKET_ACTIVATE "/usr/bin/systemd-socket-activate"
+
+static int free_port(void) {
+  struct sockaddr_in addr;
+  socklen_t len = sizeof(addr);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+  ck_assert_int_ge(fd, 0);
+  memset(&addr, 0, sizeof(addr));
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+  port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+/* The next notification that is not a watchdog ping; pings are counted. */
+static const char *next_state(int fd, int *pings) {
+  const char *msg;
+  while (strcmp(msg = next_notify(fd, 10000), "WATCHDOG=1") == 0)
+    (*pings)++;
+  return msg;
+}
+
+/* As systemd runs it from examples/echo-server.socket and .service:
+ * systemd-socket-activate listens, and on the first client execs the
+ * server with the socket, NOTIFY_SOCKET and WATCHDOG_USEC. It serves that
+ * client on the passed socket and tells, in order: ready, its status, a
+ * reload (RELOADING=1, READY=1) at SIGHUP, stopping at SIGTERM; and it
+ * pings the watchdog meanwhile. Then it exits 0. */
+START_TEST(test_socket_activated_server_reports_to_systemd) {
+  static unsigned char req[MAX_PAYLOAD], rep[MAX_PAYLOAD];
+  char listen_on[32], want[64], notify_env[300];
+  int nfd, port = 0, fd, status, pings = 0, attempt, eof, err;
+  const char *msg;
+  size_t len;
+  pid_t pid = -1;
+
+  nfd = notify_socket(dk_test_path(0, "notify"));
+  snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", dk_test_path(0, "notify"));
+  ck_assert_msg(access(SOCKET_ACTIVATE, X_OK) == 0, SOCKET_ACTIVATE ": %s (Debian's systemd package has it)",
+                strerror(errno));
+  /* A free port, tried again if another process took it in between. */
+  for (attempt = 0; attempt < 5 && pid < 0; attempt++) {
+    port = free_port();
+    snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%d", port);
+    unlink("server.out");
+    pid = dk_spawn_start((const char *const[]){ SOCKET_ACTIVATE, "-l", listen_on, "-E", notify_env,
+                                                 "-E", "WATCHDOG_USEC=400000", "-E", "DK_TEST_MARK",
+                                                 DK_ECHO_SERVER, "--foreground", "--grace", "300", NULL },
+                         dk_test_path(1, "server.out"));
+    snprintf(want, sizeof(want), "Listening on %s as 3.", listen_on);
+    if (!dk_spawn_wait_content(dk_test_path(1, "server.out"), want, 10000)) {
+      ck_assert_msg(dk_spawn_wait(pid, 5000, &status), "systemd-socket-activate does not listen");
+      ck_assert_msg(dk_spawn_wait_content(dk_test_path(1, "server.out"), "Address already in use", 0),
+                    "systemd-socket-activate exited with %d", status);
+      pid = -1;
+    }
+  }
+  ck_assert_int_gt(pid, 1);
+
+  fd = connect_to(port); /* what makes systemd-socket-activate exec the server */
+  ck_assert_int_ge(fd, 0);
+  snprintf(want, sizeof(want), "READY=1\nMAINPID=%ld\n", (long)pid); /* the same process, exec'd */
+  ck_assert_str_eq(next_state(nfd, &pings), want);
+  ck_assert_str_eq(next_state(nfd, &pings), "STATUS=0 connections served, 0 open");
+  ck_assert_str_eq(next_state(nfd, &pings), "STATUS=1 connections served, 1 open");
+  len = make_request(0, 0, req);
+  ck_assert_int_eq(send_all(fd, req, len), (ssize_t)len);
+  ck_assert_uint_eq(recv_all(fd, rep, len, &eof, &err), len);
+  ck_assert_int_eq(memcmp(req, rep, len), 0);
+  close(fd);
+  ck_assert_str_eq(next_state(nfd, &pings), "STATUS=1 connections served, 0 open");
+
+  ck_assert_int_eq(kill(pid, SIGHUP), 0);
+  msg = next_state(nfd, &pings);
+  ck_assert_msg(strncmp(msg, "RELOADING=1\nMONOTONIC_USEC=", 27) == 0, "not RELOADING=1: '%s'", msg);
+  ck_assert_str_eq(next_state(nfd, &pings), "READY=1");
+  /* Every ping is 200 ms from the last: one comes before a 5 s deadline. */
+  if (pings == 0)
+    ck_assert_str_eq(next_notify(nfd, 5000), "WATCHDOG=1");
+
+  ck_assert_int_eq(kill(pid, SIGTERM), 0);
+  ck_assert_str_eq(next_state(nfd, &pings), "STOPPING=1");
+  ck_assert_msg(dk_spawn_wait(pid, 20000, &status), "the server did not exit");
+  ck_assert_int_eq(status, 0);
+  ck_assert(dk_spawn_wait_content(dk_test_path(1, "server.out"),
+                                  "listening on socket unknown (fd 3), passed by the supervisor", 0));
+  ck_assert(dk_spawn_wait_content(dk_test_path(1, "server.out"), "pinging the supervisor's watchdog", 0));
+  ck_assert(dk_spawn_wait_content(dk_test_path(1, "server.out"), "stopped, exiting", 0));
+  close(nfd);
+}
+END_TEST
+
 START_TEST(test_usage_errors) {
   struct dk_spawn r;
   DK_RUN(&r, DK_ECHO_SERVER, "--pidfile", "echo.pid"); /* a daemon needs a log */
@@ -591,6 +688,7 @@ static Suite *echo_suite(void) {
   tcase_add_test(tc, test_port_in_use_is_the_parents_error);
   tcase_add_test(tc, test_sighup_reopens_log_and_second_instance_is_refused);
   tcase_add_test(tc, test_client_gone_before_its_echo_is_no_death);
+  tcase_add_test(tc, test_socket_activated_server_reports_to_systemd);
   tcase_add_test(tc, test_usage_errors);
   suite_add_tcase(s, tc);
   return s;

@@ -334,7 +334,7 @@ static int run_foreground(dk_daemonizer_t *dz, const dk_options_t *opts) {
     return err;
   if (!(dz->flags & DK_WAIT_READY)) {
     snprintf(state, sizeof(state), "READY=1\nMAINPID=%ld\n", (long)getpid());
-    err = dk__notify(state);
+    err = dk_notify(state);
     if (err < 0) {
       dk__pidfile_drop();
       return err;
@@ -376,13 +376,15 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
 
 int dk__report_ready(dk_daemonizer_t *dz, int status) {
   char state[64];
+  int err;
 
   if (dz->flags & DK_FOREGROUND) {
     if (status == 0)
       snprintf(state, sizeof(state), "READY=1\nMAINPID=%ld\n", (long)getpid());
     else
       snprintf(state, sizeof(state), "ERRNO=%d\n", -status);
-    return dk__notify(state);
+    err = dk_notify(state);
+    return err < 0 ? err : 0;
   }
   if (dz->report_fd >= 0) {
     if (status < 0)

@@ -94,8 +94,9 @@ int dk__resolve_ids(dk_daemonizer_t *dz, const dk_options_t *opts);
 int dk__drop_ids(const dk_daemonizer_t *dz);
 void dk__release_ids(dk_daemonizer_t *dz);
 
-/* notify.c: systemd's readiness protocol, without libsystemd. */
-int dk__notify(const char *state);
+/* notify.c: a pid as systemd writes one in LISTEN_PID and WATCHDOG_PID
+ * (decimal, > 0); 0 or UV_EINVAL. */
+int dk__parse_pid(const char *s, pid_t *pid);
 
 /* signals.c: DK signal number to this platform's, and back. */
 int dk__host_signal(int dk_signum);
