@@ -80,18 +80,19 @@ static int check_options(const dk_options_t *opts) {
  * allocate was prepared in the parent. */
 static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detached) {
   const char *workdir = opts->workdir != NULL ? opts->workdir : "/";
+  uid_t user = dz->have_ids ? (uid_t)dz->uid : geteuid();
   int err;
 
   umask((mode_t)(opts->umask < 0 ? DK__DEFAULT_UMASK : opts->umask));
   /* stdio before the chdir: relative log paths mean the caller's cwd. */
-  err = dk__redirect_stdio(opts, detached);
+  err = dk__redirect_stdio(opts, detached, user);
   if (err < 0)
     return err;
   while (chdir(workdir) < 0)
     if (errno != EINTR)
       return DK__ERR(errno);
   if (dz->pid_path[0] != '\0') {
-    err = dk__pidfile_claim(dz->pid_path, dz->have_ids ? (uid_t)dz->uid : geteuid());
+    err = dk__pidfile_claim(dz->pid_path, user);
     if (err < 0)
       return err;
   }
