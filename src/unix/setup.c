@@ -219,8 +219,11 @@ static void walk_enter(struct dk__walk *w, int dir) {
 static int in_proc(struct dk__walk *w, const struct stat *st) {
   struct stat ps;
   if (w->have_proc == 0) {
-    w->have_proc = lstat("/proc/self", &ps) == 0 ? 1 : -1;
-    w->proc_dev = ps.st_dev;
+    w->have_proc = -1;
+    if (lstat("/proc/self", &ps) == 0) {
+      w->have_proc = 1;
+      w->proc_dev = ps.st_dev;
+    }
   }
   return w->have_proc == 1 && st->st_dev == w->proc_dev;
 }
@@ -283,7 +286,6 @@ static int may_create(struct dk__walk *w) {
 }
 
 static int walk(struct dk__walk *w, int flags) {
-  const int link_errno = ELOOP; /* O_NOFOLLOW met a link (FreeBSD: EMLINK) */
   char *p = w->rest;
   for (;;) {
     struct stat st;
@@ -332,7 +334,8 @@ static int walk(struct dk__walk *w, int flags) {
     if (fd >= 0)
       return accept_file(w, fd);
     r = errno;
-    if ((r == link_errno || r == EMLINK) &&
+    /* O_NOFOLLOW met a link: ELOOP, or EMLINK on FreeBSD. */
+    if ((r == ELOOP || r == EMLINK) &&
         fstatat(w->dir, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
       r = follow(w, &st, end);
       if (r < 0)
