@@ -243,6 +243,277 @@ START_TEST(test_stdout_and_stderr_may_share_a_file) {
 }
 END_TEST
 
+/* --- stdio files another user may have laid as a trap ------------------- */
+
+static struct passwd *test_user(const char *name);
+static void assert_failed_cleanly(struct td *t, const char *pid_file);
+
+/* Runs fn(a, b) in a child that is `user`, as another user on the machine
+ * would run it, and asserts it returned 0. */
+static void as_user(const char *user, int (*fn)(const char *, const char *), const char *a,
+                    const char *b) {
+  struct passwd *pw = test_user(user);
+  int status;
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+      _exit(2);
+    _exit(fn(a, b) == 0 ? 0 : 1);
+  }
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "as %s: %s %s failed", user, a,
+                b != NULL ? b : "");
+}
+
+static int write_as(const char *path, const char *text) {
+  return dk_test_write_file(path, text);
+}
+
+static int mkdir_as(const char *path, const char *unused) {
+  (void)unused;
+  return mkdir(path, 0755);
+}
+
+/* The test directory opened to other users, with "sticky" in it: a world-
+ * writable directory with the sticky bit, as /tmp is, and "secret": a
+ * root file no one else may read or write, what a trap would aim at. */
+static void lay_out_shared_dir(struct stat *secret) {
+  ck_assert_int_eq(chmod(dk_test_dir(), 0755), 0);
+  ck_assert_int_eq(mkdir("sticky", 0755), 0);
+  ck_assert_int_eq(chmod("sticky", 01777), 0);
+  ck_assert_int_eq(dk_test_write_file("secret", "root's secret\n"), 0);
+  ck_assert_int_eq(chmod("secret", 0600), 0);
+  ck_assert_int_eq(stat("secret", secret), 0);
+}
+
+static void assert_untouched(const char *path, const struct stat *before, const char *text) {
+  char buf[256];
+  struct stat now;
+  ck_assert_int_eq(stat(path, &now), 0);
+  ck_assert_int_eq(now.st_size, before->st_size);
+  ck_assert_uint_eq(now.st_mode, before->st_mode);
+  ck_assert_uint_eq(now.st_uid, before->st_uid);
+  ck_assert_int_eq(now.st_mtim.tv_sec, before->st_mtim.tv_sec);
+  ck_assert_int_eq(now.st_mtim.tv_nsec, before->st_mtim.tv_nsec);
+  ck_assert_int_ge(dk_test_read_file(path, buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, text);
+}
+
+/* Starts a daemon that writes to its stdout and stderr; asserts it was
+ * refused with UV_EPERM and left nothing behind. */
+static void assert_stdio_refused(struct td *t) {
+  ck_assert_int_eq(td_launch(t, body_writes_stdio, NULL, 0), UV_EPERM);
+  assert_failed_cleanly(t, "d.pid");
+}
+
+START_TEST(test_stdout_through_another_users_symlink_is_refused) {
+  struct stat secret;
+  struct td t;
+  /* registered with DK_TEST_ADD_ROOT_USERS: dk-test lays the trap */
+  lay_out_shared_dir(&secret);
+  as_user("dk-test", symlink, dk_test_path(1, "secret"), "sticky/app.log");
+  td_init(&t, "d.pid");
+  t.opts.stdout_path = "sticky/app.log";
+  assert_stdio_refused(&t);
+  assert_untouched("secret", &secret, "root's secret\n");
+}
+END_TEST
+
+START_TEST(test_stdin_through_another_users_symlink_is_refused) {
+  struct stat secret;
+  struct td t;
+  /* registered with DK_TEST_ADD_ROOT_USERS */
+  lay_out_shared_dir(&secret);
+  as_user("dk-test", symlink, dk_test_path(1, "secret"), "sticky/in");
+  td_init(&t, "d.pid");
+  t.opts.stdin_path = "sticky/in";
+  assert_stdio_refused(&t);
+  assert_untouched("secret", &secret, "root's secret\n");
+}
+END_TEST
+
+START_TEST(test_another_users_dangling_symlink_creates_nothing) {
+  struct stat secret, st;
+  struct td t;
+  /* registered with DK_TEST_ADD_ROOT_USERS; _i: 0 as root, 1 as --user
+   * dk-test, whose stdio root opens all the same */
+  lay_out_shared_dir(&secret);
+  as_user("dk-other", symlink, dk_test_path(1, "made-by-root"), "sticky/app.log");
+  td_init(&t, "d.pid");
+  if (_i == 1)
+    t.opts.user = "dk-test";
+  t.opts.stderr_path = "sticky/app.log";
+  assert_stdio_refused(&t);
+  ck_assert_int_eq(lstat("made-by-root", &st), -1);
+  ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+START_TEST(test_stdout_file_of_another_user_is_refused) {
+  struct stat secret, theirs;
+  struct td t;
+  /* registered with DK_TEST_ADD_ROOT_USERS */
+  lay_out_shared_dir(&secret);
+  as_user("dk-test", write_as, "sticky/app.log", "theirs\n");
+  ck_assert_int_eq(stat("sticky/app.log", &theirs), 0);
+  td_init(&t, "d.pid");
+  t.opts.stdout_path = "sticky/app.log";
+  assert_stdio_refused(&t);
+  assert_untouched("sticky/app.log", &theirs, "theirs\n");
+}
+END_TEST
+
+/* With fs.protected_hardlinks=0 any user may link another's file into a
+ * directory of theirs; this machine forbids that, so root makes the links,
+ * of a file and of a symlink. */
+START_TEST(test_stdout_file_or_symlink_with_a_second_link_is_refused) {
+  struct stat secret;
+  struct td t;
+  /* registered with DK_TEST_ADD_ROOT_USERS */
+  lay_out_shared_dir(&secret);
+  ck_assert_int_eq(link("secret", "sticky/app.log"), 0);
+  td_init(&t, "d.pid");
+  t.opts.stdout_path = "sticky/app.log";
+  assert_stdio_refused(&t);
+  ck_assert_int_eq(stat("secret", &secret), 0); /* its link count changed */
+  assert_untouched("secret", &secret, "root's secret\n");
+
+  ck_assert_int_eq(symlink(dk_test_path(1, "secret"), "to-secret"), 0);
+  ck_assert_int_eq(linkat(AT_FDCWD, "to-secret", AT_FDCWD, "sticky/err.log", 0), 0);
+  td_init(&t, "d.pid");
+  t.opts.stderr_path = "sticky/err.log";
+  assert_stdio_refused(&t);
+  assert_untouched("secret", &secret, "root's secret\n");
+}
+END_TEST
+
+START_TEST(test_symlink_chain_through_another_users_link_is_refused) {
+  struct stat secret;
+  struct td t;
+  /* registered with DK_TEST_ADD_ROOT_USERS: root's link is sound, the
+   * next one on the way is not */
+  lay_out_shared_dir(&secret);
+  ck_assert_int_eq(symlink("sticky/next", "app.log"), 0);
+  as_user("dk-test", symlink, dk_test_path(1, "secret"), "sticky/next");
+  td_init(&t, "d.pid");
+  t.opts.stdout_path = "app.log";
+  assert_stdio_refused(&t);
+  assert_untouched("secret", &secret, "root's secret\n");
+}
+END_TEST
+
+START_TEST(test_directory_symlink_of_another_user_is_refused) {
+  struct stat secret, st;
+  struct td t;
+  /* registered with DK_TEST_ADD_ROOT_USERS */
+  lay_out_shared_dir(&secret);
+  ck_assert_int_eq(mkdir("private", 0700), 0);
+  as_user("dk-test", symlink, dk_test_path(1, "private"), "sticky/logs");
+  td_init(&t, "d.pid");
+  t.opts.stdout_path = "sticky/logs/app.log";
+  assert_stdio_refused(&t);
+  ck_assert_int_eq(lstat("private/app.log", &st), -1);
+  ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+/* Root opens the stdio of a daemon that runs as another user: what that
+ * user's links lead to must be what the user could have opened itself. */
+START_TEST(test_daemon_users_symlink_reaches_only_what_that_user_owns) {
+  struct stat secret, st;
+  struct td t;
+  /* registered with DK_TEST_ADD_ROOT_USERS */
+  lay_out_shared_dir(&secret);
+  as_user("dk-test", symlink, dk_test_path(1, "secret"), "sticky/app.log");
+  td_init(&t, "d.pid");
+  t.opts.user = "dk-test";
+  t.opts.stdout_path = "sticky/app.log";
+  assert_stdio_refused(&t);
+  assert_untouched("secret", &secret, "root's secret\n");
+
+  as_user("dk-test", symlink, dk_test_path(1, "made-by-root"), "sticky/err.log");
+  td_init(&t, "d.pid");
+  t.opts.user = "dk-test";
+  t.opts.stderr_path = "sticky/err.log";
+  assert_stdio_refused(&t);
+  ck_assert_int_eq(lstat("made-by-root", &st), -1);
+  ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+START_TEST(test_daemon_users_own_files_and_symlinks_are_used) {
+  char buf[256];
+  struct td t;
+  /* registered with DK_TEST_ADD_ROOT_USERS: --user dk-test, started by root */
+  ck_assert_int_eq(chmod(dk_test_dir(), 0777), 0);
+  as_user("dk-test", write_as, "app.log", "earlier\n");
+  as_user("dk-test", mkdir_as, "logs", NULL);
+  as_user("dk-test", symlink, "logs/err.log", "err.log");
+  td_init(&t, "d.pid");
+  t.opts.user = "dk-test";
+  t.opts.stdout_path = "app.log";
+  t.opts.stderr_path = "err.log"; /* dangling: made in the user's directory */
+  ck_assert_int_eq(td_launch(&t, body_writes_stdio, NULL, 0), DK_PARENT);
+  td_release(&t);
+  ck_assert_int_gt(dk_test_read_file("app.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "earlier\nto stdout\n");
+  ck_assert_int_gt(dk_test_read_file("logs/err.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "to stderr\n");
+}
+END_TEST
+
+/* Root's own links as root, the user's own as the user leg's user: a log
+ * path that is a link (/var/log/app.log -> /data/logs/app.log), through a
+ * linked directory, to a file there or one the daemon creates. */
+START_TEST(test_stdio_through_own_symlinks_lands_in_targets) {
+  char buf[256];
+  struct td t;
+  ck_assert_int_eq(mkdir("data", 0755), 0);
+  ck_assert_int_eq(dk_test_write_file("data/app.log", "earlier\n"), 0);
+  ck_assert_int_eq(symlink(dk_test_path(1, "data/app.log"), "app.log"), 0);
+  ck_assert_int_eq(symlink("data", "logs"), 0);
+  ck_assert_int_eq(symlink("../data/err.log", "data/err-link"), 0);
+  td_init(&t, "d.pid");
+  t.opts.stdout_path = "app.log";
+  t.opts.stderr_path = "logs/err-link"; /* dangling: the daemon creates data/err.log */
+  ck_assert_int_eq(td_launch(&t, body_writes_stdio, NULL, 0), DK_PARENT);
+  td_release(&t);
+  ck_assert_int_gt(dk_test_read_file("data/app.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "earlier\nto stdout\n");
+  ck_assert_int_gt(dk_test_read_file("data/err.log", buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "to stderr\n");
+}
+END_TEST
+
+/* /dev/fd/N is a link to /proc/self/fd/N, which names an open file, not a
+ * path: the daemon's stdout may be a descriptor it keeps, a pipe here. */
+START_TEST(test_stdout_through_dev_fd_lands_in_kept_pipe) {
+  char path[64], buf[64];
+  struct pollfd p;
+  struct td t;
+  int pfd[2];
+  ssize_t n;
+  ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
+  snprintf(path, sizeof(path), "/dev/fd/%d", pfd[1]);
+  td_init(&t, "d.pid");
+  t.opts.keep_fds = &pfd[1];
+  t.opts.keep_fds_count = 1;
+  t.opts.stdout_path = path;
+  ck_assert_int_eq(td_launch(&t, body_writes_stdio, NULL, 0), DK_PARENT);
+  close(pfd[1]);
+  p.fd = pfd[0];
+  p.events = POLLIN;
+  ck_assert_int_eq(poll(&p, 1, 10000), 1);
+  n = read(pfd[0], buf, sizeof(buf) - 1);
+  ck_assert_int_eq(n, 10);
+  buf[n] = '\0';
+  ck_assert_str_eq(buf, "to stdout\n");
+  td_release(&t);
+  close(pfd[0]);
+}
+END_TEST
+
 START_TEST(test_kept_fd_stays_open_others_are_closed) {
   char link[PATH_MAX], what[32];
   int kept = open("kept.txt", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -1185,6 +1456,19 @@ static Suite *daemonize_suite(void) {
   tcase_add_test(tc, test_workdir_and_umask_as_asked);
   tcase_add_test(tc, test_stdio_lands_in_files_appended);
   tcase_add_test(tc, test_stdout_and_stderr_may_share_a_file);
+  DK_TEST_ADD_ROOT_USERS(tc, test_stdout_through_another_users_symlink_is_refused);
+  DK_TEST_ADD_ROOT_USERS(tc, test_stdin_through_another_users_symlink_is_refused);
+  if (dk_test_can_run("test_another_users_dangling_symlink_creates_nothing",
+                      DK_TEST_NEEDS_ROOT | DK_TEST_NEEDS_USERS))
+    tcase_add_loop_test(tc, test_another_users_dangling_symlink_creates_nothing, 0, 2);
+  DK_TEST_ADD_ROOT_USERS(tc, test_stdout_file_of_another_user_is_refused);
+  DK_TEST_ADD_ROOT_USERS(tc, test_stdout_file_or_symlink_with_a_second_link_is_refused);
+  DK_TEST_ADD_ROOT_USERS(tc, test_symlink_chain_through_another_users_link_is_refused);
+  DK_TEST_ADD_ROOT_USERS(tc, test_directory_symlink_of_another_user_is_refused);
+  DK_TEST_ADD_ROOT_USERS(tc, test_daemon_users_symlink_reaches_only_what_that_user_owns);
+  DK_TEST_ADD_ROOT_USERS(tc, test_daemon_users_own_files_and_symlinks_are_used);
+  tcase_add_test(tc, test_stdio_through_own_symlinks_lands_in_targets);
+  tcase_add_test(tc, test_stdout_through_dev_fd_lands_in_kept_pipe);
   tcase_add_test(tc, test_kept_fd_stays_open_others_are_closed);
   tcase_add_test(tc, test_payload_arrives_byte_exact);
   tcase_add_test(tc, test_pid_file_holds_daemon_pid_locked_then_gone);

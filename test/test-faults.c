@@ -205,7 +205,7 @@ static const struct fail_case fail_cases[] = {
   { "first fork", 0, F(DKF_FORK, DKF_PARENT, 1, EAGAIN, DKF_ANY, NULL), UV_EAGAIN },
   { "setsid", 0, F(DKF_SETSID, DKF_MIDDLE, 1, EPERM, DKF_ANY, NULL), UV_EPERM },
   { "second fork", 0, F(DKF_FORK, DKF_MIDDLE, 1, ENOMEM, DKF_ANY, NULL), UV_ENOMEM },
-  { "open stdin", 0, F(DKF_OPEN, DKF_DAEMON, 1, ENFILE, DKF_ANY, "/dev/null"), UV_ENFILE },
+  { "open stdin", 0, F(DKF_OPEN, DKF_DAEMON, 1, ENFILE, DKF_ANY, "null"), UV_ENFILE },
   { "open stdout", 0, F(DKF_OPEN, DKF_DAEMON, 1, EACCES, DKF_ANY, "out.log"), UV_EACCES },
   { "open stderr", 0, F(DKF_OPEN, DKF_DAEMON, 1, ENOSPC, DKF_ANY, "err.log"), UV_ENOSPC },
   { "dup2 stdin", 0, F(DKF_DUP2, DKF_DAEMON, 1, EBADF, 0, NULL), UV_EBADF },
@@ -327,7 +327,7 @@ struct ok_case {
 #define EINTR_ONCE(call, role, arg, path) F(call, role, 1, EINTR, arg, path)
 
 static const struct ok_case ok_cases[] = {
-  { "open stdin EINTR", 0, EINTR_ONCE(DKF_OPEN, DKF_DAEMON, DKF_ANY, "/dev/null") },
+  { "open stdin EINTR", 0, EINTR_ONCE(DKF_OPEN, DKF_DAEMON, DKF_ANY, "null") },
   { "open stdout EINTR", 0, EINTR_ONCE(DKF_OPEN, DKF_DAEMON, DKF_ANY, "out.log") },
   { "open stderr EINTR", 0, EINTR_ONCE(DKF_OPEN, DKF_DAEMON, DKF_ANY, "err.log") },
   { "dup2 stdin EINTR", 0, EINTR_ONCE(DKF_DUP2, DKF_DAEMON, 0, NULL) },

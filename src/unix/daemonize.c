@@ -81,11 +81,12 @@ static int check_options(const dk_options_t *opts) {
 static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detached) {
   static const int stdio_steps[3] = { DK_STEP_STDIN, DK_STEP_STDOUT, DK_STEP_STDERR };
   const char *workdir = opts->workdir != NULL ? opts->workdir : "/";
+  uid_t user = dz->have_ids ? (uid_t)dz->uid : geteuid();
   int err, failed_fd = 0;
 
   umask((mode_t)(opts->umask < 0 ? DK__DEFAULT_UMASK : opts->umask));
   /* stdio before the chdir: relative log paths mean the caller's cwd. */
-  err = dk__redirect_stdio(opts, detached, &failed_fd);
+  err = dk__redirect_stdio(opts, detached, user, &failed_fd);
   if (err < 0) {
     dz->failed_step = stdio_steps[failed_fd];
     return err;
@@ -96,7 +97,7 @@ static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detac
       return DK__ERR(errno);
     }
   if (dz->pid_path[0] != '\0') {
-    err = dk__pidfile_claim(dz->pid_path, dz->have_ids ? (uid_t)dz->uid : geteuid());
+    err = dk__pidfile_claim(dz->pid_path, user);
     if (err < 0) {
       dz->failed_step = DK_STEP_PID_FILE;
       return err;

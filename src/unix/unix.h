@@ -78,8 +78,11 @@ int dk__send_pinned(int pidfd, pid_t pid, int host_signum);
 /* setup.c: the steps a daemon takes, each safe between fork and return. */
 void dk__reset_signals(void);
 int dk__close_inherited(const int *keep, size_t nkeep, int also_keep);
-/* On failure *failed_fd is the descriptor (0-2) that could not be opened. */
-int dk__redirect_stdio(const dk_options_t *opts, int null_by_default, int *failed_fd);
+/* `user`: the uid the daemon runs as; the rules for the files it opens are
+ * setup.c's. On failure *failed_fd is the descriptor (0-2) that could not
+ * be opened. */
+int dk__redirect_stdio(const dk_options_t *opts, int null_by_default, uid_t user,
+                       int *failed_fd);
 /* Moves a descriptor of the library's own that landed on 0-2 (the
  * caller's stdio was closed) to the lowest free number from 3, close-on-
  * exec, and closes the original: stdio set up later would overwrite it,
