@@ -56,8 +56,9 @@ void dk__signals_close_later(dk_signals_t *sig);
 void dk__signals_dispatch(dk_signals_t *sig, int index);
 int dk__signals_sync(dk_signals_t *sig, int index);
 
-/* The waiter thread's hand-over to the loop (Windows), kept portable so it
- * is tested on every platform: the waiter marks, the loop takes. */
+/* pending.c: the waiter thread's hand-over to the loop (Windows), kept
+ * portable so it is tested on every platform: the waiter marks, the loop
+ * takes. */
 void dk__pending_mark(long *pending, int index);
 int dk__pending_take(long *pending, int index);
 void dk__signals_dispatch_pending(dk_signals_t *sig, long *pending);

@@ -1,7 +1,7 @@
 /* Signals on the loop, the part every platform shares: what a delivered
- * signal does (the application's callback, nothing, or the default), and
- * the hand-over from a waiter thread to the loop. How signals are caught
- * is each platform's (uv_signal_t on POSIX, named events on Windows). */
+ * signal does (the application's callback, nothing, or the default). How
+ * signals are caught is each platform's (uv_signal_t on POSIX, named
+ * events on Windows). */
 #include "internal.h"
 
 static int stops_by_default(int dk_signum) {
@@ -95,22 +95,4 @@ int dk_signals_ignore(dk_signals_t *sig, int dk_signum) {
 
 int dk_signals_received(const dk_signals_t *sig) {
   return sig == NULL ? 0 : sig->received;
-}
-
-/* The waiter marks a signal pending and wakes the loop; the loop takes
- * each mark once. uv_async_send may coalesce wake-ups, the marks may not:
- * two different signals each keep their own. */
-void dk__pending_mark(long *pending, int index) {
-  __atomic_store_n(&pending[index], 1, __ATOMIC_RELEASE);
-}
-
-int dk__pending_take(long *pending, int index) {
-  return __atomic_exchange_n(&pending[index], 0, __ATOMIC_ACQ_REL) != 0;
-}
-
-void dk__signals_dispatch_pending(dk_signals_t *sig, long *pending) {
-  int i;
-  for (i = 0; i < DK__NSIGNALS; i++)
-    if (dk__pending_take(pending, i) && !sig->closing)
-      dk__signals_dispatch(sig, i);
 }

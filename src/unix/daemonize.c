@@ -156,10 +156,9 @@ static int run_middle(dk_daemonizer_t *dz, const dk_options_t *opts, int fd) {
   return DK_DAEMON;
 }
 
+/* The parent's clock: libuv's, in milliseconds. */
 static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (long long)(uv_hrtime() / 1000000);
 }
 
 /* Reads one report, or tells why none came: 1 read, 0 EOF, UV_ETIMEDOUT,

@@ -1,66 +1,16 @@
 /* dk_sender_t on POSIX: dk_send and dk_pid_file_check, with what a full
- * check proved kept in the caller's struct, so that signalling the same
- * daemon again costs three cheap calls and the signal instead of eight.
- *
- * The full check is dk_send's own (dk__prove in proof.c): open the pid
- * file, read the pid P it names, pin P with a pidfd, and find P holding the
- * file's POSIX record lock. After one that succeeded through the record
- * lock, the sender keeps the file's descriptor (O_CLOEXEC), its identity
- * (device, inode) and attributes (mode, owner, ctime), P, and the pidfd.
- * A call then checks, in this order:
- *
- *  1. lstat(path) gives the device and inode of the descriptor: the name
- *     still refers to the file we checked. An inode number is unique on
- *     its device among the inodes that exist, and the one we hold open
- *     cannot be freed while we do, so its number is not handed to another
- *     file meanwhile: a file removed and made again, or another renamed
- *     over the name, has another number. lstat and not stat, because
- *     dk_send refuses a symlink (O_NOFOLLOW): a symlink has an inode of its
- *     own, so a name turned into a symlink mismatches, and the full check
- *     refuses it just as dk_send does. Directories on the way are looked
- *     up afresh each time, as dk_send's open does (a relative path against
- *     the cwd of the moment). The same mode, owner and ctime too: nobody
- *     changed the file's permissions since we opened it (ctime moves on
- *     chmod, chown, ACL edits, writes), so the access dk_send's open would
- *     be granted still stands; after any change the full check judges it.
- *  2. pread(fd) parses to P: the file still names P. dk_send reads the
- *     content on every call, so this does too: a file rewritten in place
- *     (same inode: by a new daemon that claims a file a killed one left,
- *     or by hand) names someone else now. A ctime comparison alone would
- *     not do: timestamps move in clock ticks (or whole seconds on some
- *     file systems), and a rewrite within the tick of the write we read
- *     would leave ctime as it was.
- *  3. F_GETLK on fd names P: the process with pid P holds the file's
- *     record lock now. Record locks belong to a process: they are not
- *     inherited by fork, they go when it exits (before it is a zombie) and
- *     when it closes any descriptor of the file; so this proves a live
- *     holder at this moment, not one that held the lock once.
- *  4. pidfd_send_signal on the kept pidfd. It refers to the process X that
- *     had pid P and held the lock at the full check. While X exists, even
- *     as a zombie, no other process can have pid P: so if the call
- *     succeeds, X existed from the full check until now, and the pidfd
- *     dk_send would have opened for P is X's too: the same target. If X is
- *     gone, P may belong to someone else by now (a new daemon holding this
- *     very file, or anybody), but the pidfd still refers to X and the call
- *     fails with ESRCH: nothing is signalled.
- *
- * Any mismatch or failure, ESRCH included, drops what was kept and runs
- * the full check, which is dk_send exactly, and keeps what it proves. The
- * steps before the signal have no effect, and a pidfd_send_signal that
- * failed signalled nobody, so nothing is ever sent twice. dk_sender_check
- * takes steps 1 to 3: they are the conditions dk_pid_file_check tests.
- *
- * Nothing is kept when the full check succeeded through /proc (the daemon
- * dropped its record lock: F_GETLK cannot vouch for it, so every call is
- * the full check), nor without pidfds (kernels before 5.3, valgrind): a pid
- * alone cannot be pinned. The one thing a kept descriptor does not follow
- * is the caller's own credentials: it keeps the access it was opened with,
- * as every open descriptor does.
- *
- * Keeping the descriptor open is harmless to locks: a process's record
- * locks on a file go when it closes any descriptor of that file, but a
- * sender keeps one only while another process holds the file's write lock,
- * so the sender's process holds no lock on it to lose. */
+ * check (dk__prove) proved kept in the caller's struct: the pid file's
+ * descriptor, its identity and attributes, the pid it named and a pidfd of
+ * that process. A later call proves the same again in three cheap calls
+ * before the signal: the path still names the file kept, with the same
+ * attributes (lstat); the file still names the pid (pread); that process
+ * holds the record lock now (F_GETLK); and the signal goes through the
+ * pidfd, which fails rather than reach another process that got the pid.
+ * Anything else drops what was kept and runs the full check. Why each step
+ * proves what dk_send would, and why nothing is ever sent twice, is in
+ * docs/design.md ("The cached sender"). Nothing is kept without pidfds,
+ * or when the full check had to ask /proc: a pid alone, or a lock F_GETLK
+ * does not show, can not be re-proved cheaply. */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -96,36 +46,25 @@ void dk_sender_close(dk_sender_t *s) {
   s->pid = 0;
 }
 
-static int same_file(const dk_sender_t *s, const struct stat *st) {
+static int is_the_file_kept(const dk_sender_t *s, const struct stat *st) {
   return s->dev == (unsigned long long)st->st_dev && s->ino == (unsigned long long)st->st_ino &&
          s->mode == (unsigned)st->st_mode && s->uid == (unsigned)st->st_uid &&
          s->gid == (unsigned)st->st_gid && s->ctime_sec == (long long)st->st_ctim.tv_sec &&
          s->ctime_nsec == (long)st->st_ctim.tv_nsec;
 }
 
-/* Steps 1 to 3 above: 1 if what was kept still holds. */
+/* 1 if what was kept still holds: the path, the pid, the lock. */
 static int kept_holds(const dk_sender_t *s) {
   struct stat st;
   pid_t named;
 
   if (s->fd < 0)
     return 0;
-  if (lstat(s->path, &st) < 0 || !same_file(s, &st))
+  if (lstat(s->path, &st) < 0 || !is_the_file_kept(s, &st))
     return 0;
   if (dk__pidfile_parse_fd(s->fd, &named) < 0 || named != (pid_t)s->pid)
     return 0;
   return dk__pidfile_lock_holder(s->fd) == (pid_t)s->pid;
-}
-
-/* Step 4 above: 0 if the kept pidfd took the signal. */
-static int send_kept(const dk_sender_t *s, int host_signum) {
-#ifdef SYS_pidfd_send_signal
-  return (int)syscall(SYS_pidfd_send_signal, s->pidfd, host_signum, NULL, 0);
-#else
-  (void)s;
-  (void)host_signum;
-  return -1; /* never reached: without pidfds nothing is kept */
-#endif
 }
 
 /* dk_send's full check and, for host_signum > 0, its signal; keeps what a
@@ -161,7 +100,7 @@ int dk_sender_send(dk_sender_t *s, int dk_signum) {
 
   if (s == NULL || host < 0)
     return UV_EINVAL;
-  if (kept_holds(s) && send_kept(s, host) == 0)
+  if (kept_holds(s) && dk__send_pinned(s->pidfd, (pid_t)s->pid, host) == 0)
     return 0;
   dk_sender_close(s);
   return full(s, host, NULL);
