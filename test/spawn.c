@@ -26,12 +26,6 @@ static char mark[PATH_MAX];
 static pid_t guard_pid = -1;
 static int guard_fd = -1;
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* In a child between fork and exec: only async-signal-safe calls. */
 static void exec_child(const char *const *argv, int out_fd, int err_fd) {
   sigset_t none;
@@ -74,14 +68,8 @@ static int decode_status(int st) {
 }
 
 int dk_spawn_wait(pid_t pid, int timeout_ms, int *status) {
-  int st;
-  pid_t r;
-  if (!dk_test_wait_exit(pid, timeout_ms))
-    return 0;
-  do
-    r = waitpid(pid, &st, 0);
-  while (r < 0 && errno == EINTR);
-  if (r != pid)
+  int st = 0;
+  if (dk_test_reap(pid, timeout_ms, &st) != 1)
     return 0;
   if (status != NULL)
     *status = decode_status(st);
@@ -89,7 +77,7 @@ int dk_spawn_wait(pid_t pid, int timeout_ms, int *status) {
 }
 
 void dk_spawn_run(struct dk_spawn *r, int timeout_ms, const char *const *argv) {
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = dk_test_now_ms() + timeout_ms;
   int out[2], err[2], open_count = 2;
   size_t have[2] = { 0, 0 };
   char *bufs[2];
@@ -119,7 +107,7 @@ void dk_spawn_run(struct dk_spawn *r, int timeout_ms, const char *const *argv) {
 
   while (open_count > 0) {
     struct pollfd p[2];
-    long long left = deadline - now_ms();
+    long long left = deadline - dk_test_now_ms();
     int i;
     if (left <= 0)
       break;
@@ -157,7 +145,7 @@ void dk_spawn_run(struct dk_spawn *r, int timeout_ms, const char *const *argv) {
     close(err[0]);
 
   {
-    long long left = deadline - now_ms();
+    long long left = deadline - dk_test_now_ms();
     int status;
     if (open_count == 0 && dk_spawn_wait(pid, left > 0 ? (int)left : 0, &status)) {
       r->status = status;
@@ -264,7 +252,7 @@ static void note_one(pid_t pid) {
 }
 
 int dk_spawn_wait_marked_gone(pid_t keep, int timeout_ms) {
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = dk_test_now_ms() + timeout_ms;
   for (;;) {
     int i, others = 0;
     long long left;
@@ -272,7 +260,7 @@ int dk_spawn_wait_marked_gone(pid_t keep, int timeout_ms) {
     for_each_marked(mark, note_one);
     for (i = 0; i < nfound; i++)
       others += found[i] != keep;
-    left = deadline - now_ms();
+    left = deadline - dk_test_now_ms();
     if (others == 0 || left <= 0)
       return others == 0;
     for (i = 0; i < nfound; i++)
@@ -327,7 +315,7 @@ void dk_spawn_teardown(void) {
 }
 
 void dk_spawn_become_subreaper(void) {
-  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  dk_test_become_subreaper();
 }
 
 ssize_t dk_spawn_cmdline(pid_t pid, char *buf, size_t size) {

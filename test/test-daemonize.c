@@ -1446,9 +1446,7 @@ END_TEST
 
 static Suite *daemonize_suite(void) {
   Suite *s = suite_create("daemonize");
-  TCase *tc = tcase_create("posix");
-  tcase_add_checked_fixture(tc, dk_test_enter_tmpdir, dk_test_leave_tmpdir);
-  tcase_set_timeout(tc, 60);
+  TCase *tc = dk_test_tcase(s, "posix", dk_test_enter_tmpdir, dk_test_leave_tmpdir, 60);
   tcase_add_test(tc, test_daemon_is_detached_from_caller);
   tcase_add_test(tc, test_signal_dispositions_and_mask_are_reset);
   tcase_add_test(tc, test_middle_process_is_reaped);
@@ -1507,7 +1505,6 @@ static Suite *daemonize_suite(void) {
   tcase_add_test(tc, test_stdout_path_used_with_all_stdio_closed_at_entry);
   tcase_add_loop_test(tc, test_foreground_with_stdio_closed_leaves_it_closed, 1, 8);
   tcase_add_test(tc, test_foreground_stdout_path_with_stdio_closed_leaves_the_others_closed);
-  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -679,9 +679,7 @@ END_TEST
 
 static Suite *echo_suite(void) {
   Suite *s = suite_create("echo-server");
-  TCase *tc = tcase_create("example");
-  tcase_add_checked_fixture(tc, dk_spawn_fixture_setup, dk_spawn_fixture_teardown);
-  tcase_set_timeout(tc, 90);
+  TCase *tc = dk_test_tcase(s, "example", dk_spawn_fixture_setup, dk_spawn_fixture_teardown, 90);
   tcase_add_test(tc, test_sigterm_under_load_foreground);
   tcase_add_test(tc, test_sigterm_under_load_daemon);
   tcase_add_test(tc, test_second_sigint_closes_at_once);
@@ -690,7 +688,6 @@ static Suite *echo_suite(void) {
   tcase_add_test(tc, test_client_gone_before_its_echo_is_no_death);
   tcase_add_test(tc, test_socket_activated_server_reports_to_systemd);
   tcase_add_test(tc, test_usage_errors);
-  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -412,24 +412,18 @@ END_TEST
 
 static Suite *faults_suite(void) {
   Suite *s = suite_create("faults");
-  TCase *tc = tcase_create("fail");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 60);
+  TCase *tc = dk_test_tcase(s, "fail", setup, teardown, 60);
   tcase_add_loop_test(tc, test_each_call_failing_is_reported_and_leaves_nothing, 0,
                       (int)N_ELEMS(fail_cases));
   tcase_add_test(tc, test_parent_error_before_setsid_leaves_no_daemon);
   tcase_add_test(tc, test_timeout_before_setsid_leaves_no_daemon);
   tcase_add_test(tc, test_crash_between_create_and_write_then_restart);
   DK_TEST_ADD_ROOT(tc, test_setgroups_eperm_while_switching_user_is_an_error);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("retry");
-  tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_set_timeout(tc, 60);
+  tc = dk_test_tcase(s, "retry", setup, teardown, 60);
   tcase_add_loop_test(tc, test_eintr_once_is_retried_and_succeeds, 0, (int)N_ELEMS(ok_cases));
   tcase_add_test(tc, test_without_close_range_fds_are_closed_through_proc);
   tcase_add_test(tc, test_without_close_range_and_proc_fds_are_closed_up_to_the_rlimit);
-  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -411,15 +411,12 @@ END_TEST
 
 static Suite *peers_suite(void) {
   Suite *s = suite_create("peers");
-  TCase *tc = tcase_create("peers");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  TCase *tc = dk_test_tcase(s, "peers", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_daemoniker_second_instance_does_not_clobber_live_pid_file);
   tcase_add_test(tc, test_rust_daemonize_20_second_instances_never_truncate_live_pid_file);
   tcase_add_test(tc, test_go_daemon_100_parent_returns_only_once_the_daemon_serves);
   tcase_add_test(tc, test_go_daemon_19_daemon_start_up_error_reaches_the_parent);
   tcase_add_test(tc, test_libuv_3483_signals_pending_at_fork_do_not_make_the_daemon_spin);
-  suite_add_tcase(s, tc);
   return s;
 }
 

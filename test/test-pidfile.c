@@ -610,9 +610,7 @@ END_TEST
 
 static Suite *pidfile_suite(void) {
   Suite *s = suite_create("pidfile");
-  TCase *tc = tcase_create("claim");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  TCase *tc = dk_test_tcase(s, "claim", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_hard_link_as_pid_file_is_refused_and_untouched);
   DK_TEST_ADD_ROOT(tc, test_pid_file_of_another_user_is_refused_and_untouched);
   tcase_add_test(tc, test_reader_never_sees_an_empty_or_partial_pid_file);
@@ -626,7 +624,6 @@ static Suite *pidfile_suite(void) {
   tcase_add_test(tc, test_squatted_temporary_name_does_not_stop_a_start);
   tcase_add_test(tc, test_longest_names_and_paths_work);
   DK_TEST_ADD_ROOT(tc, test_file_held_outside_our_pid_namespace_is_held);
-  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -641,9 +641,7 @@ END_TEST
 
 static Suite *send_suite(void) {
   Suite *s = suite_create("send");
-  TCase *tc = tcase_create("live");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  TCase *tc = dk_test_tcase(s, "live", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_check_names_live_daemon_and_sends_nothing);
   tcase_add_test(tc, test_send_with_invalid_signal_is_einval_and_sends_nothing);
   tcase_add_test(tc, test_daemon_can_signal_and_check_itself);
@@ -651,21 +649,15 @@ static Suite *send_suite(void) {
   tcase_add_test(tc, test_stale_file_naming_another_users_process_is_stale);
   /* root's daemon, nobody's sender */
   DK_TEST_ADD_ROOT(tc, test_send_to_daemon_of_another_user_is_eperm);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("hostile");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  tc = dk_test_tcase(s, "hostile", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_hostile_pid_file_contents_are_refused);
   tcase_add_test(tc, test_one_mebibyte_pid_file_is_refused);
   tcase_add_test(tc, test_symlinked_pid_file_is_refused_even_to_live_daemon);
   tcase_add_test(tc, test_directory_fifo_and_device_are_refused);
   tcase_add_test(tc, test_missing_pid_file_is_enoent);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("stale");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  tc = dk_test_tcase(s, "stale", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_live_process_that_is_no_daemon_of_ours_is_stale);
   tcase_add_test(tc, test_copy_of_live_pid_file_is_stale);
   tcase_add_test(tc, test_stale_pid_file_of_dead_process_is_stale);
@@ -674,15 +666,11 @@ static Suite *send_suite(void) {
   tcase_add_test(tc, test_pid_file_held_by_child_of_dead_daemon_is_erunning_everywhere);
   tcase_add_test(tc, test_forked_child_of_daemon_does_not_hold_its_pid_file);
   tcase_add_test(tc, test_send_refuses_reused_pid);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("tools");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  tc = dk_test_tcase(s, "tools", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_kill_with_cat_of_pid_file_reaches_daemon);
   tcase_add_test(tc, test_start_stop_daemon_signals_and_stops_daemon);
   tcase_add_test(tc, test_pkill_with_lock_check_reaches_daemon);
-  suite_add_tcase(s, tc);
   return s;
 }
 

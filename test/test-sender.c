@@ -418,7 +418,7 @@ START_TEST(test_pid_reused_by_unrelated_process_is_stale) {
 END_TEST
 
 /* A process that gets pid `want` (free: its process was reaped), as
- * helpers.c's spawn_sleep makes one through ns_last_pid (root only), takes
+ * procs.c's spawn_sleep makes one through ns_last_pid (root only), takes
  * the record lock of `path` and keeps every signal blocked, so that one
  * sent to it stays pending where the test can see it. It leaves when the
  * test closes *release (or dies). Returns its pid, or 0 if this process may
@@ -529,34 +529,25 @@ END_TEST
 
 static Suite *sender_suite(void) {
   Suite *s = suite_create("sender");
-  TCase *tc = tcase_create("basics");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  TCase *tc = dk_test_tcase(s, "basics", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_init_refuses_null_and_too_long_paths);
   tcase_add_test(tc, test_close_releases_descriptors_and_is_idempotent);
   tcase_add_test(tc, test_cached_sender_reaches_live_daemon_repeatedly);
   tcase_add_test(tc, test_bad_signal_is_einval_and_sends_nothing);
   tcase_add_test(tc, test_without_record_lock_nothing_is_kept);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("file");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  tc = dk_test_tcase(s, "file", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_garbage_pid_file_is_ebadpidfile);
   tcase_add_test(tc, test_removed_pid_file_is_enoent);
   tcase_add_test(tc, test_file_rewritten_to_name_another_pid_is_refused);
   tcase_add_test(tc, test_symlink_and_relative_path_are_resolved_per_call);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("holder");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  tc = dk_test_tcase(s, "holder", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_new_daemon_on_file_left_by_killed_one_is_reached);
   tcase_add_test(tc, test_new_daemon_on_new_file_is_reached_without_a_miss_in_between);
   tcase_add_test(tc, test_pid_reused_by_unrelated_process_is_stale);
   /* Choosing a pid through ns_last_pid needs root. */
   DK_TEST_ADD_ROOT(tc, test_pid_reused_by_new_holder_of_the_same_file_is_reached);
-  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -904,7 +904,7 @@ static void expect_pings_answered(struct dk_test_sigd *d) {
                   i, got, (char)dk_test_stat_field(d->pid, 3));
     ck_assert_msg(r.kind == DK_TEST_REP_ACK && r.seq == DK_TEST_PING && r.value == 0,
                   "ping %d: got report kind %d signum %d value %d seq %d (kind 5: the daemon "
-                  "failed at helpers.c line value)", i, r.kind, r.signum, r.value, r.seq);
+                  "failed at sigd.c line value)", i, r.kind, r.signum, r.value, r.seq);
   }
 }
 
@@ -979,9 +979,7 @@ END_TEST
 
 static Suite *signals_suite(void) {
   Suite *s = suite_create("signals");
-  TCase *tc = tcase_create("loop");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  TCase *tc = dk_test_tcase(s, "loop", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_idle_started_signals_do_not_poll);
   tcase_add_test(tc, test_hup_usr1_usr2_watched_only_once_set);
   tcase_add_test(tc, test_bad_signal_numbers_are_einval);
@@ -999,11 +997,8 @@ static Suite *signals_suite(void) {
   tcase_add_test(tc, test_close_after_uv_walk_closed_every_handle);
   tcase_add_test(tc, test_sigpipe_is_ignored_once_started);
   tcase_add_test(tc, test_loop_made_before_foreground_daemonize_works);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("daemon");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  tc = dk_test_tcase(s, "daemon", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_each_signal_reaches_its_callback_on_daemon_loop);
   tcase_add_test(tc, test_default_int_makes_daemon_exit_cleanly);
   tcase_add_test(tc, test_default_term_makes_daemon_exit_cleanly);
@@ -1018,15 +1013,11 @@ static Suite *signals_suite(void) {
   tcase_add_test(tc, test_term_after_signals_closed_in_cleanup_is_not_fatal);
   tcase_add_test(tc, test_walk_cleanup_after_default_term);
   tcase_add_test(tc, test_walk_cleanup_inside_uv_run);
-  suite_add_tcase(s, tc);
 
   /* Tagged: the TSan leg leaves floods out (see .ci/sanitizers). */
-  tc = tcase_create("flood");
+  tc = dk_test_tcase(s, "flood", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_set_tags(tc, "flood");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_burst_of_alternating_signals_delivers_both);
-  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -398,13 +398,10 @@ END_TEST
 
 static Suite *stress_suite(void) {
   Suite *s = suite_create("stress");
-  TCase *tc = tcase_create("stress");
-  tcase_add_checked_fixture(tc, dk_test_daemon_setup, dk_test_daemon_teardown);
-  tcase_set_timeout(tc, 60);
+  TCase *tc = dk_test_tcase(s, "stress", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_handled_signals_are_ignored_not_deadly_once_not_watched);
   tcase_add_test(tc, test_daemon_exits_cleanly_when_term_comes_in_a_signal_storm);
   tcase_add_test(tc, test_start_stop_close_racing_deliveries);
-  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -687,36 +687,27 @@ END_TEST
 
 static Suite *systemd_suite(void) {
   Suite *s = suite_create("systemd");
-  TCase *tc = tcase_create("notify");
-  tcase_add_checked_fixture(tc, dk_test_enter_tmpdir, dk_test_leave_tmpdir);
-  tcase_set_timeout(tc, 30);
+  TCase *tc = dk_test_tcase(s, "notify", dk_test_enter_tmpdir, dk_test_leave_tmpdir, 30);
   tcase_add_test(tc, test_notify_to_a_path_socket_is_byte_exact);
   tcase_add_test(tc, test_notify_to_an_abstract_socket_is_byte_exact);
   tcase_add_test(tc, test_reloading_carries_monotonic_usec_of_the_call);
   tcase_add_test(tc, test_notify_errors_name_what_failed);
   tcase_add_test(tc, test_notify_never_blocks_on_a_full_queue);
   tcase_add_test(tc, test_default_stop_sends_stopping);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("watchdog");
-  tcase_add_checked_fixture(tc, dk_test_enter_tmpdir, dk_test_leave_tmpdir);
-  tcase_set_timeout(tc, 60);
+  tc = dk_test_tcase(s, "watchdog", dk_test_enter_tmpdir, dk_test_leave_tmpdir, 60);
   tcase_add_test(tc, test_watchdog_pings_at_half_the_interval);
   tcase_add_test(tc, test_watchdog_pings_stop_while_a_callback_blocks_the_loop);
   tcase_add_test(tc, test_watchdog_only_for_the_process_watchdog_pid_names);
   tcase_add_test(tc, test_watchdog_not_asked_and_bad_variables);
   tcase_add_test(tc, test_watchdog_keeps_no_loop_alive);
-  suite_add_tcase(s, tc);
 
-  tc = tcase_create("socket activation");
-  tcase_add_checked_fixture(tc, dk_spawn_fixture_setup, dk_spawn_fixture_teardown);
-  tcase_set_timeout(tc, 60);
+  tc = dk_test_tcase(s, "socket activation", dk_spawn_fixture_setup, dk_spawn_fixture_teardown, 60);
   tcase_add_test(tc, test_one_activated_socket_is_unnamed_and_served);
   tcase_add_test(tc, test_two_named_activated_sockets_each_served);
   tcase_add_test(tc, test_too_small_a_capacity_takes_nothing);
   tcase_add_test(tc, test_not_activated_is_count_zero);
   tcase_add_test(tc, test_listen_fds_refuses_what_does_not_add_up);
-  suite_add_tcase(s, tc);
   return s;
 }
 

@@ -892,9 +892,7 @@ END_TEST
 
 static Suite *tool_suite(void) {
   Suite *s = suite_create("tool");
-  TCase *tc = tcase_create("daemoniker");
-  tcase_add_checked_fixture(tc, dk_spawn_fixture_setup, dk_spawn_fixture_teardown);
-  tcase_set_timeout(tc, 60);
+  TCase *tc = dk_test_tcase(s, "daemoniker", dk_spawn_fixture_setup, dk_spawn_fixture_teardown, 60);
   tcase_add_test(tc, test_help_exits_0_and_shows_usage);
   tcase_add_test(tc, test_version_is_the_package_version);
   tcase_add_test(tc, test_usage_errors_exit_2_with_one_line);
@@ -922,7 +920,6 @@ static Suite *tool_suite(void) {
   DK_TEST_ADD_USERS(tc, test_run_default_pid_file_is_never_in_a_directory_others_write);
   tcase_add_test(tc, test_init_script_start_status_stop_restart);
   DK_TEST_ADD_ROOT(tc, test_run_as_another_user); /* only root may switch */
-  suite_add_tcase(s, tc);
   return s;
 }
 
