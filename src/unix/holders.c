@@ -14,13 +14,6 @@
 #include "unix.h"
 
 #ifdef __linux__
-struct dk__dirent64 {
-  unsigned long long d_ino;
-  long long d_off;
-  unsigned short d_reclen;
-  unsigned char d_type;
-  char d_name[];
-};
 
 /* "/proc/<pid>/<what>" without allocating. */
 static void proc_path(char *out, pid_t pid, const char *what) {

@@ -71,13 +71,6 @@ static int close_range_compat(unsigned lo, unsigned hi) {
 /* Kernels before 5.9 lack close_range: read /proc/self/fd with getdents64
  * on a stack buffer (opendir would allocate). Closing while listing may
  * make the listing skip entries, so passes repeat until one closes nothing. */
-struct dk__dirent64 {
-  unsigned long long d_ino;
-  long long d_off;
-  unsigned short d_reclen;
-  unsigned char d_type;
-  char d_name[];
-};
 
 static int close_by_proc(const int *keep, size_t nkeep, int also_keep) {
   char buf[4096];

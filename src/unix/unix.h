@@ -75,6 +75,17 @@ void dk__holders_scan(const struct stat *st, struct dk__holders *h);
 /* send.c: the signal, to the pinned process (pidfd >= 0) or to pid. */
 int dk__send_pinned(int pidfd, pid_t pid, int host_signum);
 
+/* A record of getdents64(2), which lists a directory (/proc) into a buffer
+ * of the caller's: opendir would allocate, and these listings run between
+ * fork and return. */
+struct dk__dirent64 {
+  unsigned long long d_ino;
+  long long d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
 /* setup.c: the steps a daemon takes, each safe between fork and return. */
 void dk__reset_signals(void);
 int dk__close_inherited(const int *keep, size_t nkeep, int also_keep);
