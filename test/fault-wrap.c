@@ -187,28 +187,30 @@ int __wrap_socketpair(int domain, int type, int protocol, int *sv) {
   return __real_socketpair(domain, type, protocol, sv);
 }
 
+/* As the C library's own open decides (__OPEN_NEEDS_MODE): O_TMPFILE
+ * holds O_DIRECTORY's bit, which alone takes no mode. */
+static int needs_mode(int flags) {
+  return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
 int __wrap_open(const char *path, int flags, ...) {
   mode_t mode = 0;
-  /* As the C library's own open decides (__OPEN_NEEDS_MODE): O_TMPFILE
-   * holds O_DIRECTORY's bit, which alone takes no mode. */
-  if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
-    va_list ap;
-    va_start(ap, flags);
+  va_list ap;
+  va_start(ap, flags);
+  if (needs_mode(flags))
     mode = (mode_t)va_arg(ap, int);
-    va_end(ap);
-  }
+  va_end(ap);
   FAULT(DKF_OPEN, DKF_ANY, path);
   return __real_open(path, flags, mode);
 }
 
 int __wrap_openat(int dirfd, const char *path, int flags, ...) {
   mode_t mode = 0;
-  if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
-    va_list ap;
-    va_start(ap, flags);
+  va_list ap;
+  va_start(ap, flags);
+  if (needs_mode(flags))
     mode = (mode_t)va_arg(ap, int);
-    va_end(ap);
-  }
+  va_end(ap);
   FAULT(DKF_OPEN, DKF_ANY, path);
   return __real_openat(dirfd, path, flags, mode);
 }

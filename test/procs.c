@@ -221,3 +221,26 @@ pid_t dk_test_spawn_sleep_reusing(pid_t pid) {
   }
   return -1;
 }
+
+void dk_test_send_as_nobody(const char *path, int dk_signum, int *send_err, int *check_err) {
+  int results[2] = { 1, 1 }, fds[2];
+  pid_t child;
+  ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+  child = fork();
+  ck_assert_int_ge(child, 0);
+  if (child == 0) {
+    struct passwd *pw = getpwnam("nobody");
+    if (geteuid() == 0 && (pw == NULL || setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
+                           setuid(pw->pw_uid) != 0))
+      _exit(1);
+    results[0] = dk_send(path, dk_signum);
+    results[1] = dk_pid_file_check(path, NULL);
+    _exit(write(fds[1], results, sizeof(results)) == (ssize_t)sizeof(results) ? 0 : 1);
+  }
+  close(fds[1]);
+  ck_assert_int_eq(dk_test_reap(child, 10000, NULL), 1);
+  ck_assert_int_eq(read(fds[0], results, sizeof(results)), (ssize_t)sizeof(results));
+  close(fds[0]);
+  *send_err = results[0];
+  *check_err = results[1];
+}

@@ -40,4 +40,9 @@ pid_t dk_test_spawn_sleep(void);
  * process may not (not root) or kept losing the race with other forks. */
 pid_t dk_test_spawn_sleep_reusing(pid_t pid);
 
+/* dk_send(path, dk_signum) and dk_pid_file_check(path) as another user
+ * than the test's, in a child: as nobody when the test is root, as the
+ * test's own (plain) user otherwise. What they gave, through a pipe. */
+void dk_test_send_as_nobody(const char *path, int dk_signum, int *send_err, int *check_err);
+
 #endif

@@ -18,6 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "helpers.h"
 
 #define MARK_VAR "DK_TEST_MARK"
@@ -356,4 +360,19 @@ void dk_spawn_fixture_setup(void) {
 void dk_spawn_fixture_teardown(void) {
   dk_spawn_teardown();
   dk_test_leave_tmpdir();
+}
+
+int dk_spawn_free_port(void) {
+  struct sockaddr_in addr;
+  socklen_t len = sizeof(addr);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+  ck_assert_int_ge(fd, 0);
+  memset(&addr, 0, sizeof(addr));
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+  port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
 }

@@ -61,4 +61,7 @@ ssize_t dk_spawn_cmdline(pid_t pid, char *buf, size_t size);
  * deadline; returns 1 if it did. */
 int dk_spawn_wait_content(const char *path, const char *needle, int timeout_ms);
 
+/* A loopback TCP port that was free a moment ago, for a server to take. */
+int dk_spawn_free_port(void);
+
 #endif

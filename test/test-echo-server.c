@@ -570,20 +570,6 @@ END_TEST
 
 #define SOCKET_ACTIVATE "/usr/bin/systemd-socket-activate"
 
-static int free_port(void) {
-  struct sockaddr_in addr;
-  socklen_t len = sizeof(addr);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-  ck_assert_int_ge(fd, 0);
-  memset(&addr, 0, sizeof(addr));
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-  port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
 
 /* The next notification that is not a watchdog ping; pings are counted. */
 static const char *next_state(int fd, int *pings) {
@@ -613,7 +599,7 @@ START_TEST(test_socket_activated_server_reports_to_systemd) {
                 strerror(errno));
   /* A free port, tried again if another process took it in between. */
   for (attempt = 0; attempt < 5 && pid < 0; attempt++) {
-    port = free_port();
+    port = dk_spawn_free_port();
     snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%d", port);
     unlink("server.out");
     pid = dk_spawn_start((const char *const[]){ SOCKET_ACTIVATE, "-l", listen_on, "-E", notify_env,

@@ -237,15 +237,23 @@ static const struct fail_case fail_cases[] = {
   { "second recv in the parent", 0, F(DKF_RECV, DKF_PARENT, 2, ENOMEM, DKF_ANY, NULL), UV_ENOMEM },
 };
 
+/* Launches with one armed rule and asserts it fired. Not skipped: a case
+ * that switches to its own user needs a passwd entry, and says so. */
+static int launch_case(struct run *t, const char *name, unsigned options,
+                       const struct dk_fault *rule) {
+  int r;
+  ck_assert_msg(!(options & OPT_SELF_USER) || getpwuid(geteuid()) != NULL,
+                "%s: needs a passwd entry for uid %ld", name, (long)geteuid());
+  r = launch(t, options, rule, 1);
+  assert_fired(rule, 0);
+  return r;
+}
+
 START_TEST(test_each_call_failing_is_reported_and_leaves_nothing) {
   const struct fail_case *c = &fail_cases[_i];
   struct run t;
   int r;
-  /* Not skipped: a user with no passwd entry fails, and says why. */
-  ck_assert_msg(!(c->options & OPT_SELF_USER) || getpwuid(geteuid()) != NULL,
-                "%s: needs a passwd entry for uid %ld", c->name, (long)geteuid());
-  r = launch(&t, c->options, &c->rule, 1);
-  assert_fired(&c->rule, 0);
+  r = launch_case(&t, c->name, c->options, &c->rule);
   assert_failed_cleanly(&t, r, c->want, c->name);
 }
 END_TEST
@@ -360,11 +368,7 @@ START_TEST(test_eintr_once_is_retried_and_succeeds) {
   const struct ok_case *c = &ok_cases[_i];
   struct run t;
   int r;
-  /* Not skipped: a user with no passwd entry fails, and says why. */
-  ck_assert_msg(!(c->options & OPT_SELF_USER) || getpwuid(geteuid()) != NULL,
-                "%s: needs a passwd entry for uid %ld", c->name, (long)geteuid());
-  r = launch(&t, c->options, &c->rule, 1);
-  assert_fired(&c->rule, 0);
+  r = launch_case(&t, c->name, c->options, &c->rule);
   assert_succeeded(&t, r, c->name);
 }
 END_TEST

@@ -304,29 +304,6 @@ static void reader_stop(struct reader *r) {
   ck_assert_int_eq(dk_test_reap(r->pid, 10000, NULL), 1);
 }
 
-/* dk_pid_file_check and dk_send as nobody (a plain user already is one). */
-static void check_as_another_user(const char *path, int *check_err, int *send_err) {
-  int results[2] = { 1, 1 }, fds[2];
-  pid_t child;
-  ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-  child = fork();
-  ck_assert_int_ge(child, 0);
-  if (child == 0) {
-    struct passwd *pw = getpwnam("nobody");
-    if (geteuid() == 0 && (pw == NULL || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0))
-      _exit(1);
-    results[0] = dk_pid_file_check(path, NULL);
-    results[1] = dk_send(path, DK_SIGTERM);
-    _exit(write(fds[1], results, sizeof(results)) == (ssize_t)sizeof(results) ? 0 : 1);
-  }
-  close(fds[1]);
-  ck_assert_int_eq(dk_test_reap(child, 10000, NULL), 1);
-  ck_assert_int_eq(read(fds[0], results, sizeof(results)), (ssize_t)sizeof(results));
-  close(fds[0]);
-  *check_err = results[0];
-  *send_err = results[1];
-}
-
 /* A reader holds a flock on a stale pid file that names the reader itself
  * (its pid once was the daemon's): it is no daemon, and a start takes the
  * file over. */
@@ -350,7 +327,7 @@ START_TEST(test_readers_flock_neither_makes_a_file_live_nor_blocks_a_start) {
   ck_assert_int_eq(dk_pid_file_check("d.pid", NULL), DK_ESTALE);
   ck_assert_int_eq(dk_send("d.pid", DK_SIGTERM), DK_ESTALE);
   /* Whoever may not look into the reader can not call it the daemon. */
-  check_as_another_user(dk_test_path(0, "d.pid"), &check_err, &send_err);
+  dk_test_send_as_nobody(dk_test_path(0, "d.pid"), DK_SIGTERM, &send_err, &check_err);
   ck_assert_msg(check_err != 0 && send_err != 0, "as another user: check %s, send %s",
                 dk_err_name(check_err), dk_err_name(send_err));
   ck_assert(dk_test_alive_unsignalled(r.pid));

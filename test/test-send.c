@@ -145,31 +145,6 @@ START_TEST(test_daemon_checking_itself_keeps_its_record_lock) {
 }
 END_TEST
 
-/* Runs dk_send and dk_pid_file_check as `nobody` in a child; returns what
- * they gave, through a pipe. */
-static void send_as_nobody(const char *path, int *send_err, int *check_err) {
-  int results[2] = { 1, 1 }, fds[2];
-  pid_t child;
-  ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
-  child = fork();
-  ck_assert_int_ge(child, 0);
-  if (child == 0) {
-    struct passwd *pw = getpwnam("nobody");
-    if (pw == NULL || setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
-        setuid(pw->pw_uid) != 0)
-      _exit(1);
-    results[0] = dk_send(path, DK_SIGUSR1);
-    results[1] = dk_pid_file_check(path, NULL);
-    _exit(write(fds[1], results, sizeof(results)) == (ssize_t)sizeof(results) ? 0 : 1);
-  }
-  close(fds[1]);
-  ck_assert_int_eq(dk_test_reap(child, 10000, NULL), 1);
-  ck_assert_int_eq(read(fds[0], results, sizeof(results)), (ssize_t)sizeof(results));
-  close(fds[0]);
-  *send_err = results[0];
-  *check_err = results[1];
-}
-
 START_TEST(test_send_to_daemon_of_another_user_is_eperm) {
   const struct dk_test_cmd setup_cmds[] = { { DK_TEST_SET_A, DK_SIGUSR1 } };
   struct dk_test_sigd d;
@@ -177,14 +152,14 @@ START_TEST(test_send_to_daemon_of_another_user_is_eperm) {
   ck_assert_int_eq(chmod(dk_test_dir(), 0755), 0);
   ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", setup_cmds, 1), DK_PARENT);
   /* The record lock names the holder: only kill() is refused. */
-  send_as_nobody(dk_test_path(0, "d.pid"), &send_err, &check_err);
+  dk_test_send_as_nobody(dk_test_path(0, "d.pid"), DK_SIGUSR1, &send_err, &check_err);
   ck_assert_int_eq(send_err, UV_EPERM);
   ck_assert_int_eq(check_err, 0);
   /* Without it, /proc/PID/fd of another user's process is closed too. */
   ck_assert_int_eq(dk_test_sigd_command(&d, DK_TEST_REOPEN_PIDFILE, 0), 0);
   /* The file is held, by a process nobody may not look into: it can not
    * tell that it is the daemon, nor that it is not. */
-  send_as_nobody(dk_test_path(0, "d.pid"), &send_err, &check_err);
+  dk_test_send_as_nobody(dk_test_path(0, "d.pid"), DK_SIGUSR1, &send_err, &check_err);
   ck_assert_int_eq(send_err, UV_EPERM);
   ck_assert_int_eq(check_err, UV_EPERM);
   ck_assert(dk_test_sigd_quiet(&d));
@@ -200,7 +175,7 @@ START_TEST(test_stale_file_naming_another_users_process_is_stale) {
   ck_assert_int_eq(dk_test_write_file("other.pid", "2\n"), 0); /* kthreadd, or whoever */
   if (geteuid() == 0) {
     ck_assert_int_eq(chmod(dk_test_dir(), 0755), 0);
-    send_as_nobody(dk_test_path(0, "other.pid"), &send_err, &check_err);
+    dk_test_send_as_nobody(dk_test_path(0, "other.pid"), DK_SIGUSR1, &send_err, &check_err);
   } else {
     send_err = dk_send("other.pid", DK_SIGUSR1);
     check_err = dk_pid_file_check("other.pid", NULL);

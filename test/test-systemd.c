@@ -462,20 +462,6 @@ END_TEST
 
 /* --- socket activation ----------------------------------------------------- */
 
-static int free_port(void) {
-  struct sockaddr_in addr;
-  socklen_t len = sizeof(addr);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-  ck_assert_int_ge(fd, 0);
-  memset(&addr, 0, sizeof(addr));
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-  port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
 
 static int connect_port(int port) {
   struct sockaddr_in addr;
@@ -527,7 +513,7 @@ static pid_t start_activated(int nports, int *ports, const char *fdnames, const 
                   SOCKET_ACTIVATE ": %s (Debian's systemd package has it)", strerror(errno));
     argv[argc++] = SOCKET_ACTIVATE;
     for (i = 0; i < nports; i++) {
-      ports[i] = free_port();
+      ports[i] = dk_spawn_free_port();
       snprintf(l[i], sizeof(l[i]), "127.0.0.1:%d", ports[i]);
       argv[argc++] = "-l";
       argv[argc++] = l[i];
