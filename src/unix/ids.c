@@ -2,6 +2,7 @@
  * may allocate, open files and lock), switched to in the daemon after it
  * claimed its pid file (no allocation there). */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -83,10 +84,31 @@ static int keep_groups(dk_daemonizer_t *dz, const gid_t *groups, int n) {
   return 0;
 }
 
+/* How many groups setgroups(2) takes. musl's sysconf answers its own
+ * NGROUPS_MAX (32), not the kernel's limit, which Linux publishes here. */
+static long groups_max(void) {
+  char buf[32];
+  ssize_t n;
+  long max;
+  int fd = open("/proc/sys/kernel/ngroups_max", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    do
+      n = read(fd, buf, sizeof(buf) - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n > 0) {
+      buf[n] = '\0';
+      if ((max = strtol(buf, NULL, 10)) > 0)
+        return max;
+    }
+  }
+  return sysconf(_SC_NGROUPS_MAX);
+}
+
 /* All of the user's groups, however many: getgrouplist says how many there
  * are when they do not fit. More than the kernel takes is E2BIG. */
 static int user_groups(dk_daemonizer_t *dz, const char *user, gid_t gid) {
-  long max = sysconf(_SC_NGROUPS_MAX);
+  long max = groups_max();
   int limit = max > 0 && max < INT_MAX ? (int)max : 65536, cap = 64, n, err;
   gid_t *list = NULL;
   for (;;) {
