@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -557,7 +558,7 @@ START_TEST(test_one_activated_socket_is_unnamed_and_served) {
   int port, fd;
   pid_t pid = start_activated(1, &port, NULL, "4");
   const char *out;
-  char line[64];
+  char line[PATH_MAX + 16];
 
   fd = connect_port(port); /* the first client is what makes it exec the program */
   expect_served(fd, "unknown");
