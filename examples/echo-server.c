@@ -2,12 +2,15 @@
  *
  *   echo-server --pidfile F --log F [--port N] [--grace MS]
  *   echo-server --foreground --pidfile F [--log F] [--port N] [--grace MS]
+ *   echo-server --service [--pidfile F] [--log F] [--port N] [--grace MS]
  *
  * The parent returns only once the daemon listens (DK_WAIT_READY): a port
  * already in use is the parent's error, not a line in a log nobody reads.
  * With --foreground it does not detach (for a supervisor: systemd's
  * Type=notify gets READY=1 once it listens), and without --log its log
- * lines go to the stderr it was given.
+ * lines go to the stderr it was given. --service is --foreground under
+ * systemd, and on Windows makes it the SCM's service: RUNNING once it
+ * listens, `sc stop` as SIGTERM (README "Services").
  *
  * SIGTERM and SIGINT close the listener and let open connections finish:
  * each is served until its client closes it or the grace period (--grace,
@@ -326,7 +329,8 @@ static int run_daemon(dk_daemonizer_t *dz, int port) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: echo-server [--foreground] --pidfile F --log F [--port N] [--grace MS]\n");
+  fprintf(stderr, "usage: echo-server [--foreground] --pidfile F --log F [--port N] [--grace MS]\n"
+                  "       echo-server --service [--pidfile F] [--log F] [--port N] [--grace MS]\n");
   return 2;
 }
 
@@ -351,6 +355,8 @@ int main(int argc, char **argv) {
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--foreground") == 0)
       opts.flags |= DK_FOREGROUND;
+    else if (strcmp(argv[i], "--service") == 0)
+      opts.flags |= DK_SERVICE; /* the SCM's service on Windows; elsewhere --foreground */
     else if (i + 1 < argc && strcmp(argv[i], "--pidfile") == 0)
       opts.pid_file = argv[++i];
     else if (i + 1 < argc && strcmp(argv[i], "--log") == 0)
@@ -364,7 +370,8 @@ int main(int argc, char **argv) {
     } else
       return usage();
   }
-  if (opts.pid_file == NULL || (server.log_path == NULL && !(opts.flags & DK_FOREGROUND)))
+  if ((opts.pid_file == NULL && !(opts.flags & DK_SERVICE)) ||
+      (server.log_path == NULL && !(opts.flags & (DK_FOREGROUND | DK_SERVICE))))
     return usage();
   server.grace_ms = (unsigned)grace;
   /* The daemon works in "/": a relative log name must be made whole now,
