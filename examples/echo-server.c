@@ -2,12 +2,15 @@
  *
  *   echo-server --pidfile F --log F [--port N] [--grace MS]
  *   echo-server --foreground [--pidfile F] [--log F] [--port N] [--grace MS]
+ *   echo-server --service [--pidfile F] [--log F] [--port N] [--grace MS]
  *
  * The parent returns only once the daemon listens (DK_WAIT_READY): a port
  * already in use is the parent's error, not a line in a log nobody reads.
  * With --foreground it does not detach and needs no pid file (for a
  * supervisor), and without --log its log lines go to the stderr it was
- * given.
+ * given. --service is --foreground under systemd, and on Windows makes it
+ * the SCM's service: RUNNING once it listens, `sc stop` as SIGTERM (README
+ * "Services").
  *
  * Under systemd (examples/echo-server.service, Type=notify-reload): given
  * sockets (echo-server.socket), it serves those instead of listening
@@ -402,7 +405,8 @@ static int run_daemon(dk_daemonizer_t *dz, int port) {
 
 static int usage(void) {
   fprintf(stderr, "usage: echo-server --pidfile F --log F [--port N] [--grace MS]\n"
-                  "       echo-server --foreground [--pidfile F] [--log F] [--port N] [--grace MS]\n");
+                  "       echo-server --foreground [--pidfile F] [--log F] [--port N] [--grace MS]\n"
+                  "       echo-server --service [--pidfile F] [--log F] [--port N] [--grace MS]\n");
   return 2;
 }
 
@@ -427,6 +431,8 @@ int main(int argc, char **argv) {
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--foreground") == 0)
       opts.flags |= DK_FOREGROUND;
+    else if (strcmp(argv[i], "--service") == 0)
+      opts.flags |= DK_SERVICE; /* the SCM's service on Windows; elsewhere --foreground */
     else if (i + 1 < argc && strcmp(argv[i], "--pidfile") == 0)
       opts.pid_file = argv[++i];
     else if (i + 1 < argc && strcmp(argv[i], "--log") == 0)
@@ -440,7 +446,8 @@ int main(int argc, char **argv) {
     } else
       return usage();
   }
-  if (!(opts.flags & DK_FOREGROUND) && (opts.pid_file == NULL || server.log_path == NULL))
+  if (!(opts.flags & (DK_FOREGROUND | DK_SERVICE)) &&
+      (opts.pid_file == NULL || server.log_path == NULL))
     return usage();
   server.grace_ms = (unsigned)grace;
   /* The daemon works in "/": a relative log name must be made whole now,

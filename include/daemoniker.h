@@ -42,6 +42,9 @@ extern "C" {
 /* dk_options_t.flags */
 #define DK_WAIT_READY 0x1u /* the parent waits for dk_ready(), not setup */
 #define DK_FOREGROUND 0x2u /* no detaching: for supervisors (systemd...) */
+#define DK_SERVICE    0x4u /* run under the platform's service manager: the
+                              Windows SCM; elsewhere, and on Windows when not
+                              started by the SCM, as DK_FOREGROUND */
 
 /* dk_daemonizer_failed_step: the step of the daemon's setup that an error
  * of dk_daemonize came from (POSIX; Windows tells none). */
@@ -59,7 +62,8 @@ extern "C" {
 #define DK_PATH_MAX 4096
 
 typedef struct dk_options_s {
-  const char *pid_file;   /* required; made absolute before the chdir */
+  const char *pid_file;   /* required, but with DK_FOREGROUND or DK_SERVICE;
+                             made absolute before the chdir */
   const char *workdir;    /* NULL: "/" (POSIX), the system drive's root (Windows) */
   const char *stdin_path; /* NULL: the null device */
   const char *stdout_path;/* NULL: the null device; else appended, created if missing */
@@ -69,7 +73,7 @@ typedef struct dk_options_s {
                              Windows: a count above 0 is UV_ENOTSUP */
   size_t keep_fds_count;
   unsigned timeout_ms;    /* parent's wait for the daemon's report; 0: 30000 */
-  unsigned flags;         /* DK_WAIT_READY, DK_FOREGROUND */
+  unsigned flags;         /* DK_WAIT_READY, DK_FOREGROUND, DK_SERVICE */
   const char *user;       /* POSIX: switch to this user after the pid file;
                              Windows: non-NULL is UV_ENOTSUP */
   const char *group;      /* POSIX: likewise for the group (Windows: likewise) */

@@ -1444,6 +1444,27 @@ START_TEST(test_foreground_stays_attached_and_keeps_stdio) {
 }
 END_TEST
 
+/* systemd and its kind start services in the foreground: DK_SERVICE is
+ * DK_FOREGROUND here, and needs no pid file. */
+START_TEST(test_service_stays_attached_without_a_pid_file) {
+  char before[PATH_MAX], after[PATH_MAX];
+  dk_daemonizer_t dz;
+  dk_options_t opts;
+  unsetenv("NOTIFY_SOCKET");
+  proc_link(getpid(), "fd/1", before, sizeof(before));
+  dk_daemonizer_init(&dz);
+  dk_options_init(&opts);
+  opts.workdir = dk_test_dir();
+  opts.flags = DK_SERVICE;
+  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), DK_DAEMON);
+  ck_assert_int_eq(dk_daemon_pid(&dz), getpid());
+  ck_assert_ptr_null(dk_daemonizer_pid_file(&dz));
+  proc_link(getpid(), "fd/1", after, sizeof(after));
+  ck_assert_str_eq(after, before);
+  dk_daemonizer_cleanup(&dz);
+}
+END_TEST
+
 static Suite *daemonize_suite(void) {
   Suite *s = suite_create("daemonize");
   TCase *tc = dk_test_tcase(s, "posix", dk_test_enter_tmpdir, dk_test_leave_tmpdir, 60);
@@ -1500,6 +1521,7 @@ static Suite *daemonize_suite(void) {
   tcase_add_test(tc, test_notify_socket_abstract_gets_ready_and_mainpid);
   tcase_add_test(tc, test_foreground_wait_ready_notifies_only_at_dk_ready);
   tcase_add_test(tc, test_foreground_stays_attached_and_keeps_stdio);
+  tcase_add_test(tc, test_service_stays_attached_without_a_pid_file);
   tcase_add_loop_test(tc, test_daemonizes_with_stdio_closed_at_entry, 1, 8);
   tcase_add_loop_test(tc, test_daemonizes_with_stdio_closed_at_entry_waiting_ready, 1, 8);
   tcase_add_test(tc, test_stdout_path_used_with_all_stdio_closed_at_entry);

@@ -389,6 +389,29 @@ START_TEST(test_sigterm_under_load_foreground) {
 }
 END_TEST
 
+/* --service under systemd: the foreground, with no pid file at all. */
+START_TEST(test_service_under_systemd_needs_no_pid_file) {
+  char ready[64];
+  int nfd, status;
+  pid_t pid;
+
+  nfd = notify_socket(dk_test_path(0, "notify"));
+  setenv("NOTIFY_SOCKET", dk_test_path(0, "notify"), 1);
+  pid = dk_spawn_start((const char *const[]){ DK_ECHO_SERVER, "--service", "--log", "echo.log",
+                                               "--port", "0", NULL },
+                       "server.out");
+  unsetenv("NOTIFY_SOCKET");
+  ck_assert_int_gt(pid, 1);
+  snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%ld\n", (long)pid);
+  ck_assert_str_eq(next_notify(nfd, 10000), ready);
+  ck_assert_int_gt(port_in_log(dk_test_path(1, "echo.log")), 0);
+  ck_assert_int_eq(kill(pid, SIGTERM), 0);
+  ck_assert_msg(dk_spawn_wait(pid, 20000, &status), "the server did not exit");
+  ck_assert_int_eq(status, 0);
+  close(nfd);
+}
+END_TEST
+
 /* As a daemon: the clients finish a few round trips after the signal and
  * close, and the server goes as soon as they did, long before its grace
  * period ends. It is a child of this (subreaper, see dk_spawn_setup)
@@ -667,6 +690,7 @@ static Suite *echo_suite(void) {
   Suite *s = suite_create("echo-server");
   TCase *tc = dk_test_tcase(s, "example", dk_spawn_fixture_setup, dk_spawn_fixture_teardown, 90);
   tcase_add_test(tc, test_sigterm_under_load_foreground);
+  tcase_add_test(tc, test_service_under_systemd_needs_no_pid_file);
   tcase_add_test(tc, test_sigterm_under_load_daemon);
   tcase_add_test(tc, test_second_sigint_closes_at_once);
   tcase_add_test(tc, test_port_in_use_is_the_parents_error);

@@ -366,8 +366,10 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
     err = dk__pidfile_prepare();
   if (err < 0)
     return err;
-  dz->flags = opts->flags;
-  err = opts->flags & DK_FOREGROUND ? run_foreground(dz, opts) : detach(dz, opts);
+  /* Service managers (systemd, launchd, runit) start services in the
+   * foreground. */
+  dz->flags = opts->flags & DK_SERVICE ? opts->flags | DK_FOREGROUND : opts->flags;
+  err = dz->flags & DK_FOREGROUND ? run_foreground(dz, opts) : detach(dz, opts);
   /* The daemon released its copy as it used it; this is the caller's, or
    * that of a setup that failed before. */
   dk__release_ids(dz);

@@ -85,6 +85,18 @@ void dk__signals_unregister(dk_signals_t *sig) {
   ReleaseSRWLockExclusive(&lock);
 }
 
+/* A signal for this process's own dk_signals_t, as dk_send would deliver
+ * it to their events (a service control, with no pid file to name them):
+ * an unstarted one gets it once started. */
+void dk__signals_raise(int index) {
+  dk_signals_t *sig;
+  AcquireSRWLockShared(&lock);
+  for (sig = live; sig != NULL; sig = sig->next)
+    if (!sig->closing)
+      SetEvent(sig->events[index]);
+  ReleaseSRWLockShared(&lock);
+}
+
 void dk__signals_set_started(dk_signals_t *sig, int started) {
   AcquireSRWLockExclusive(&lock);
   sig->started = started;

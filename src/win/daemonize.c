@@ -116,7 +116,7 @@ static int setup_daemon(dk_daemonizer_t *dz, const char *const *strs, unsigned u
     err = redirect_stdio(strs);
   if (err == 0)
     err = change_workdir(strs[DK__STR_WORKDIR]);
-  if (err == 0)
+  if (err == 0 && dz->pid_path[0] != '\0')
     err = dk__pidfile_claim(dz->pid_path);
   if (err < 0)
     return err;
@@ -196,6 +196,22 @@ static int run_foreground(dk_daemonizer_t *dz, const dk_options_t *opts) {
   return DK_DAEMON;
 }
 
+/* Started by the SCM, the process is the service: set up as in the
+ * foreground, and the SCM is told how it went (service.c). Started any
+ * other way, it is a foreground process. */
+static int run_service(dk_daemonizer_t *dz, const dk_options_t *opts) {
+  int err = dk__service_connect(opts->timeout_ms ? opts->timeout_ms : DK__DEFAULT_TIMEOUT_MS);
+  if (err < 0)
+    return err;
+  dz->flags |= DK_FOREGROUND;
+  err = run_foreground(dz, opts);
+  if (err < 0)
+    dk__service_failed(err);
+  else if (!(dz->flags & DK_WAIT_READY))
+    dk__service_ready(0);
+  return err;
+}
+
 /* --- public ------------------------------------------------------------- */
 
 int dk_daemonizer_init(dk_daemonizer_t *dz) {
@@ -231,23 +247,25 @@ int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
   err = dk__options_check(opts);
   if (err < 0)
     return err;
-  if (opts->pid_file == NULL)
-    return UV_EINVAL; /* the Windows half has no pid-file-less foreground yet */
   /* Accepted on POSIX, where they mean something; here a program asking
    * to run as another account must not go on as its own. */
   if (opts->user != NULL || opts->group != NULL || opts->keep_fds_count > 0)
     return UV_ENOTSUP;
-  err = dk__full_path(opts->pid_file, dz->pid_path, sizeof(dz->pid_path));
+  if (opts->pid_file != NULL)
+    err = dk__full_path(opts->pid_file, dz->pid_path, sizeof(dz->pid_path));
   if (err < 0)
     return err;
   dz->flags = opts->flags;
+  if (opts->flags & DK_SERVICE)
+    return run_service(dz, opts);
   if (opts->flags & DK_FOREGROUND)
     return run_foreground(dz, opts);
   return dk__run_parent(dz, opts, payload, payload_len);
 }
 
-/* Windows has no supervisor protocol to tell: only a parent waits. */
+/* The SCM, if it started this process, or the parent that waits. */
 int dk__report_ready(dk_daemonizer_t *dz, int status) {
+  dk__service_ready(status);
   if (dz->report_handle != NULL) {
     send_report(dz->report_handle, DK__REPORT_RESULT, status);
     /* On failure the pipe stays open until this process exits. */

@@ -117,7 +117,7 @@ int dk__pidfile_claim(const char *path) {
  * daemon can not have claimed the file in between, as it could between an
  * unlock and a delete. Our handle shares deletion, so the name goes now and
  * the file when the handle closes. */
-void dk__pidfile_drop(void) {
+static void drop_held(void) {
   dk__file_id by_name;
   HANDLE h;
   if (held.file == INVALID_HANDLE_VALUE)
@@ -133,6 +133,22 @@ void dk__pidfile_drop(void) {
   CloseHandle(held.file);
   held.file = INVALID_HANDLE_VALUE;
   dk__channels_close(held.objects, DK__NCHANNELS);
+}
+
+/* The daemon's end (dk_daemonizer_cleanup, exit): a service tells the SCM
+ * only once its pid file is gone, as the SCM may start the next one. */
+void dk__pidfile_drop(void) {
+  drop_held();
+  dk__service_exit();
+}
+
+/* Sets the held pid file's event of signal `index`, as dk_send would;
+ * UV_ENOENT if this process holds none. */
+int dk__pidfile_raise(int index) {
+  if (held.file == INVALID_HANDLE_VALUE)
+    return UV_ENOENT;
+  SetEvent(held.objects[index]);
+  return 0;
 }
 
 /* The identity of the pid file this process holds, and its own handles of

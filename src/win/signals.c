@@ -13,7 +13,10 @@ enum { STOP_EVENT = DK__NSIGNALS };
 
 static void on_async(uv_async_t *async) {
   dk_signals_t *sig = async->data;
+  int acted = sig->acted;
   dk__signals_dispatch_pending(sig, sig->pending);
+  if (!acted && sig->acted)
+    dk__service_stopping();
 }
 
 static void waiter(void *arg) {
@@ -42,23 +45,27 @@ static void waiter(void *arg) {
  * A process that holds no pid file (dk_signals before, or without,
  * dk_daemonize: it wrote its own) creates them here, named after the file
  * it was given, with ALIVE, so that dk_pid_file_check agrees with dk_send
- * that it is there. */
+ * that it is there. Given no file either (DK_FOREGROUND or DK_SERVICE
+ * without one), they have no name: only the console and the SCM reach
+ * the process. */
 static int open_events(dk_signals_t *sig, const char *pid_file) {
   HANDLE made[DK__NCHANNELS];
   dk__file_id id;
   long named;
   int held, i, err;
 
+  memset(&id, 0, sizeof(id));
   held = dk__pidfile_held(&id, (HANDLE *)sig->events) == 0;
-  if (!held) {
-    if (pid_file == NULL)
-      return UV_EINVAL;
+  if (!held && pid_file != NULL) {
     err = dk__pidfile_read(pid_file, &named, &id);
     if (err < 0)
       return err;
   }
   err = dk__signals_register(sig, &id);
-  if (err == 0 && !held) {
+  for (i = 0; err == 0 && !held && pid_file == NULL && i < DK__NSIGNALS; i++)
+    if ((sig->events[i] = CreateEventW(NULL, FALSE, FALSE, NULL)) == NULL)
+      err = DK__WIN_ERR(GetLastError());
+  if (err == 0 && !held && pid_file != NULL) {
     err = dk__channels_create(GetCurrentProcessId(), &id, made, DK__NCHANNELS);
     for (i = 0; err == 0 && i < DK__NSIGNALS; i++)
       sig->events[i] = made[i];

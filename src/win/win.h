@@ -64,12 +64,23 @@ int dk__pidfile_claim(const char *abs_path);
 int dk__pidfile_held(dk__file_id *id, HANDLE events[DK__NSIGNALS]);
 int dk__pidfile_read(const char *path, long *pid, dk__file_id *id);
 void dk__pidfile_remove_if_stale(const char *path, unsigned long pid);
+int dk__pidfile_raise(int index);
 
 /* console.c: the live dk_signals_t of this process, and the console's
  * control events delivered to them. */
 int dk__signals_register(dk_signals_t *sig, const dk__file_id *id);
 void dk__signals_unregister(dk_signals_t *sig);
 void dk__signals_set_started(dk_signals_t *sig, int started);
+void dk__signals_raise(int index);
+
+/* service.c: DK_SERVICE under the Service Control Manager. connect: 1 a
+ * service, 0 not started by the SCM, <0 error. */
+int dk__service_connect(unsigned timeout_ms);
+int dk__service_active(void);
+void dk__service_ready(int status);
+void dk__service_failed(int err);
+void dk__service_stopping(void);
+void dk__service_exit(void);
 
 /* parent.c */
 int dk__run_parent(dk_daemonizer_t *dz, const dk_options_t *opts, void *payload,
