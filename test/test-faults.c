@@ -29,6 +29,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #include "children.h"
 #include "fault-wrap.h"
 #include "helpers.h"
@@ -127,6 +136,18 @@ static int launch(struct run *t, unsigned options, const struct dk_fault *rules,
 static void assert_fired(const struct dk_fault *rule, int i) {
   ck_assert_msg(dk_fault_fired(i) == 1, "the rule on %s (role %d, nth call %d) never fired",
                 dk_fault_call_name(rule->call), rule->role, rule->nth);
+}
+
+/* A rule on the clone of the middle, or on its stack's mmap: under
+ * valgrind the middle is forked on purpose (middle.c), so there the rule
+ * must never fire, and the case runs the fork path. */
+static void assert_clone_rule(const struct dk_fault *rule, int i) {
+  if (!RUNNING_ON_VALGRIND) {
+    assert_fired(rule, i);
+    return;
+  }
+  ck_assert_msg(dk_fault_fired(i) == 0, "under valgrind, the rule on %s fired: a clone was tried",
+                dk_fault_call_name(rule->call));
 }
 
 /* The parent was told `want`, and nothing of the attempt is left. */
@@ -270,7 +291,7 @@ START_TEST(test_parent_error_before_setsid_leaves_no_daemon) {
   };
   struct run t;
   int r = launch(&t, 0, rules, 3);
-  assert_fired(&rules[0], 0);
+  assert_clone_rule(&rules[0], 0);
   assert_fired(&rules[2], 2);
   assert_failed_cleanly(&t, r, UV_ENOMEM, "poll fails before the middle's setsid");
   ck_assert_int_eq(t.pid, 0);
@@ -284,7 +305,7 @@ START_TEST(test_timeout_before_setsid_leaves_no_daemon) {
   };
   struct run t;
   int r = launch(&t, OPT_SHORT_TIMEOUT, rules, 2);
-  assert_fired(&rules[0], 0);
+  assert_clone_rule(&rules[0], 0);
   assert_fired(&rules[1], 1);
   assert_failed_cleanly(&t, r, UV_ETIMEDOUT, "timeout before the middle's setsid");
 }
@@ -299,7 +320,7 @@ START_TEST(test_first_fork_after_failed_clone_is_reported) {
   };
   struct run t;
   int r = launch(&t, 0, rules, 2);
-  assert_fired(&rules[0], 0);
+  assert_clone_rule(&rules[0], 0);
   assert_fired(&rules[1], 1);
   assert_failed_cleanly(&t, r, UV_EAGAIN, "clone and then the first fork fail");
 }
@@ -397,7 +418,10 @@ START_TEST(test_eintr_once_is_retried_and_succeeds) {
   ck_assert_msg(!(c->options & OPT_SELF_USER) || getpwuid(geteuid()) != NULL,
                 "%s: needs a passwd entry for uid %ld", c->name, (long)geteuid());
   r = launch(&t, c->options, &c->rule, 1);
-  assert_fired(&c->rule, 0);
+  if (c->rule.call == DKF_CLONE || c->rule.call == DKF_MMAP)
+    assert_clone_rule(&c->rule, 0);
+  else
+    assert_fired(&c->rule, 0);
   assert_succeeded(&t, r, c->name);
 }
 END_TEST

@@ -58,6 +58,32 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+/* AddressSanitizer keeps the bounds of each thread's stack, and the middle
+ * runs as the caller's thread (it has its thread-local storage). It is told
+ * of each change of stack, or it takes the daemon's siglongjmp for a jump
+ * within a stack of 400 GB, warns and stops checking that stack. */
+#if defined(__SANITIZE_ADDRESS__)
+#define DK__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DK__ASAN 1
+#endif
+#endif
+#ifdef DK__ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define DK__STACK_SWITCH_START(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
+#define DK__STACK_SWITCH_END(save, bottom, size) __sanitizer_finish_switch_fiber(save, bottom, size)
+/* The frames the daemon's siglongjmp left (the caller's, below this one,
+ * inside clone) keep their poisoned red zones: cleared, as a return would. */
+#define DK__UNPOISON_BELOW(here) \
+  __asan_unpoison_memory_region((const char *)(here) - 65536, 65536)
+#else
+#define DK__STACK_SWITCH_START(save, bottom, size) ((void)0)
+#define DK__STACK_SWITCH_END(save, bottom, size) ((void)0)
+#define DK__UNPOISON_BELOW(here) ((void)0)
+#endif
+
 /* send(MSG_NOSIGNAL) rather than write(): a daemon whose parent died must
  * get EPIPE, not a SIGPIPE that kills it. */
 void dk__send_report(int fd, int kind, int value) {
@@ -108,6 +134,9 @@ struct middle {
   int fd;
   char *stack;
   sigjmp_buf back;
+  void *asan_save;           /* AddressSanitizer's, see DK__ASAN */
+  const void *caller_bottom; /* the caller's stack, as it knows it */
+  size_t caller_size;
 };
 
 /* The daemon has the restartable-sequences area of the caller's thread,
@@ -130,9 +159,11 @@ static void register_rseq_again(void) {
 
 static int middle_main(void *arg) {
   struct middle *m = arg;
+  DK__STACK_SWITCH_END(m->asan_save, &m->caller_bottom, &m->caller_size);
   be_middle(m->fd);
   /* The daemon, in memory of its own: back to the frame of clone_middle,
    * which in this copy is still where the caller was suspended. */
+  DK__STACK_SWITCH_START(&m->asan_save, m->caller_bottom, m->caller_size);
   siglongjmp(m->back, 1);
 }
 
@@ -152,6 +183,9 @@ static pid_t clone_middle(int fd, int *is_daemon) {
   int err;
 
   m.fd = fd;
+  m.asan_save = NULL;
+  m.caller_bottom = NULL;
+  m.caller_size = 0;
   m.stack = mmap(NULL, DK__MIDDLE_STACK, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (m.stack == MAP_FAILED)
@@ -167,13 +201,22 @@ static pid_t clone_middle(int fd, int *is_daemon) {
   if (sigsetjmp(m.back, 0) != 0) {
     /* The daemon. m was not written after sigsetjmp: its fields hold. It
      * keeps every signal blocked until dk__reset_signals unblocks them. */
+    DK__STACK_SWITCH_END(m.asan_save, NULL, NULL);
+    DK__UNPOISON_BELOW(&m);
     register_rseq_again();
     munmap(m.stack, DK__MIDDLE_STACK);
     *is_daemon = 1;
     return 0;
   }
+  DK__STACK_SWITCH_START(&m.asan_save, m.stack, DK__MIDDLE_STACK);
   pid = clone(middle_main, m.stack + DK__MIDDLE_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &m);
   err = errno;
+  /* The middle ran as this thread, on its stack: back to this one. Where
+   * the clone failed, its part of the switch is done here. */
+  if (pid < 0)
+    DK__STACK_SWITCH_END(m.asan_save, &m.caller_bottom, &m.caller_size);
+  DK__STACK_SWITCH_START(&m.asan_save, m.caller_bottom, m.caller_size);
+  DK__STACK_SWITCH_END(m.asan_save, NULL, NULL);
   sigprocmask(SIG_SETMASK, &saved, NULL);
   munmap(m.stack, DK__MIDDLE_STACK);
   errno = err;
