@@ -168,8 +168,8 @@ static int middle_main(void *arg) {
 }
 
 /* Whether the middle may share the caller's memory: see the top. Valgrind
- * turns clone(CLONE_VM | CLONE_VFORK) into a fork, and runs the child on
- * the caller's stack whatever stack it is given. */
+ * runs clone(CLONE_VM | CLONE_VFORK) as a plain fork: neither path would
+ * be what it checks, so under valgrind the middle is forked. */
 static int may_share_memory(void) {
   return __libc_single_threaded && !RUNNING_ON_VALGRIND;
 }
