@@ -30,16 +30,21 @@
  * which the log names. Every event is logged with a UTC timestamp.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "daemoniker.h"
+#ifdef _WIN32
+#include <io.h> /* dup2, write */
+#define STDOUT_FILENO 1
+#define STDERR_FILENO 2
+#else
+#include <unistd.h>
+#endif
 
 #define DEFAULT_PORT 7007
 #define DEFAULT_GRACE_MS 2000
@@ -74,39 +79,76 @@ typedef struct {
 
 static server_t server;
 
+/* The calendar in UTC, the reentrant way each system spells it. */
+static void utc_time(time_t t, struct tm *tm) {
+#ifdef _WIN32
+  gmtime_s(tm, &t);
+#else
+  gmtime_r(&t, tm);
+#endif
+}
+
+static void write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    int n = (int)write(fd, p, (unsigned)len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return; /* nowhere to log to: nobody to tell */
+    p += n;
+    len -= (size_t)n;
+  }
+}
+
+/* One write per line to descriptor 2: the log (or the stderr we were
+ * given), as the library redirected it and SIGHUP reopens it. Not through
+ * the C stream stderr: in a Windows service that stream is tied to no
+ * descriptor at all. */
 static void log_line(const char *fmt, ...) {
-  char stamp[32];
-  struct timespec ts;
+  char line[PATH_MAX + 256], stamp[32];
+  uv_timeval64_t now;
   struct tm tm;
   va_list ap;
+  int head, body;
+  size_t len;
 
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
+  uv_gettimeofday(&now);
+  utc_time((time_t)now.tv_sec, &tm);
   strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-  fprintf(stderr, "%s.%03ldZ echo-server[%ld]: ", stamp, ts.tv_nsec / 1000000, (long)getpid());
+  head = snprintf(line, sizeof(line), "%s.%03ldZ echo-server[%ld]: ", stamp,
+                  (long)now.tv_usec / 1000, (long)uv_os_getpid());
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  body = vsnprintf(line + head, sizeof(line) - (size_t)head - 1, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
-  fflush(stderr);
+  len = (size_t)head + (body > 0 ? (size_t)body : 0);
+  if (len > sizeof(line) - 2)
+    len = sizeof(line) - 2; /* cut short, still one line */
+  line[len++] = '\n';
+  write_all(STDERR_FILENO, line, len);
 }
 
 /* stdout and stderr point at the log: reopening means pointing them at
  * whatever file now has its name. */
 static void reopen_log(void) {
+  uv_fs_t req;
   int fd;
   if (server.log_path == NULL) {
     log_line("SIGHUP: no log file to reopen");
     return;
   }
-  fd = open(server.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  /* libuv's open: close-on-exec (not inherited) and, on Windows, shared
+   * for delete, so that the log can be renamed while open. */
+  fd = uv_fs_open(NULL, &req, server.log_path, UV_FS_O_WRONLY | UV_FS_O_APPEND | UV_FS_O_CREAT,
+                  0640, NULL);
+  uv_fs_req_cleanup(&req);
   if (fd < 0) {
-    log_line("SIGHUP: cannot reopen %s: %s", server.log_path, strerror(errno));
+    log_line("SIGHUP: cannot reopen %s: %s", server.log_path, uv_strerror(fd));
     return;
   }
   dup2(fd, STDOUT_FILENO);
   dup2(fd, STDERR_FILENO);
-  close(fd);
+  uv_fs_close(NULL, &req, fd, NULL);
+  uv_fs_req_cleanup(&req);
   log_line("SIGHUP: log file reopened");
 }
 
@@ -410,6 +452,17 @@ static int usage(void) {
   return 2;
 }
 
+/* Whether a path names the same file whatever the working directory. */
+static int path_is_absolute(const char *p) {
+#ifdef _WIN32
+  if (((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) && p[1] == ':')
+    return p[2] == '\\' || p[2] == '/';
+  return p[0] == '\\' || p[0] == '/';
+#else
+  return p[0] == '/';
+#endif
+}
+
 static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
   char *end;
   if (s[0] < '0' || s[0] > '9')
@@ -450,12 +503,18 @@ int main(int argc, char **argv) {
       (opts.pid_file == NULL || server.log_path == NULL))
     return usage();
   server.grace_ms = (unsigned)grace;
-  /* The daemon works in "/": a relative log name must be made whole now,
-   * or SIGHUP would reopen a file somewhere else. */
-  if (server.log_path != NULL && server.log_path[0] != '/') {
+  /* The daemon works in "/" (on Windows the system drive's root): a
+   * relative log name must be made whole now, or SIGHUP would reopen a file
+   * somewhere else. */
+  if (server.log_path != NULL && !path_is_absolute(server.log_path)) {
     char cwd[PATH_MAX];
-    if (getcwd(cwd, sizeof(cwd)) == NULL ||
-        (size_t)snprintf(abs_log, sizeof(abs_log), "%s/%s", cwd, server.log_path) >= sizeof(abs_log)) {
+    size_t len = sizeof(cwd);
+    if ((r = uv_cwd(cwd, &len)) < 0) {
+      fprintf(stderr, "echo-server: cannot make %s whole: working directory: %s\n",
+              server.log_path, uv_strerror(r));
+      return 1;
+    }
+    if ((size_t)snprintf(abs_log, sizeof(abs_log), "%s/%s", cwd, server.log_path) >= sizeof(abs_log)) {
       fprintf(stderr, "echo-server: %s: path too long\n", server.log_path);
       return 1;
     }

@@ -162,6 +162,34 @@ START_TEST(test_pid_parse_refuses_values_that_wrap_a_32_bit_long) {
 }
 END_TEST
 
+/* Without a supervisor that asked (always so on Windows, where these are
+ * stubs; on POSIX once systemd's variables are gone), a portable program
+ * calls the systemd functions with no #ifdef: nothing is sent, no
+ * watchdog runs, no socket was passed. */
+START_TEST(test_without_a_supervisor_notify_watchdog_and_listen_fds_do_nothing) {
+  static const char *const vars[] = { "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+                                      "LISTEN_PID",    "LISTEN_FDS",    "LISTEN_FDNAMES" };
+  dk_listen_fd_t fds[2];
+  dk_watchdog_t wd;
+  uv_loop_t loop;
+  size_t i, count = 2;
+
+  for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+    ck_assert_int_eq(uv_os_unsetenv(vars[i]), 0);
+  ck_assert_int_eq(dk_notify("READY=1"), 0);
+  ck_assert_int_eq(dk_notify_reloading(), 0);
+  ck_assert_int_eq(dk_notify_stopping(), 0);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(dk_watchdog_init(&loop, &wd), 0);
+  ck_assert_int_eq(dk_watchdog_start(&wd), 0);
+  dk_watchdog_close(&wd, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  ck_assert_int_eq(dk_listen_fds(fds, &count), 0);
+  ck_assert_uint_eq(count, 0);
+}
+END_TEST
+
 static Suite *portable_suite(void) {
   Suite *s = suite_create("portable");
   TCase *tc = tcase_create("portable");
@@ -176,6 +204,7 @@ static Suite *portable_suite(void) {
   tcase_add_test(tc, test_pid_format_is_parsed_back);
   tcase_add_test(tc, test_options_defaults);
   tcase_add_test(tc, test_pid_parse_refuses_values_that_wrap_a_32_bit_long);
+  tcase_add_test(tc, test_without_a_supervisor_notify_watchdog_and_listen_fds_do_nothing);
   suite_add_tcase(s, tc);
   return s;
 }

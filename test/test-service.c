@@ -2,8 +2,10 @@
  * services.exe in CI): the test creates a service whose command line is
  * this executable with "svc SCENARIO DIR", starts, controls, queries and
  * deletes it through the SCM API, as `sc` does, and reads what the service
- * saw from DIR\events.log. Every wait has a deadline; every service made
- * is stopped (killed if need be) and deleted even when a test fails. */
+ * saw from DIR\events.log. The example echo server is run as a service
+ * too, and stopped by Wine's sc.exe. Every wait has a deadline; every
+ * service made is stopped (killed if need be) and deleted even when a test
+ * fails. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,14 +263,12 @@ static void command_line(const char *scenario, WCHAR *out, size_t size) {
   _snwprintf(out, size, L"\"%ls\" svc %hs \"%hs\"", exe, scenario, dir);
 }
 
-/* Creates an own-process service playing `scenario` and starts it; keeps
- * a handle of its process. */
-static void start_service(const char *scenario) {
+/* Creates an own-process service whose command line is `cmd` and starts
+ * it; keeps a handle of its process. */
+static void start_service_command(const WCHAR *cmd) {
   static unsigned counter;
   SERVICE_STATUS_PROCESS st;
-  WCHAR cmd[2 * MAX_PATH + 64];
 
-  command_line(scenario, cmd, sizeof(cmd) / sizeof(cmd[0]));
   _snwprintf(svc_name, sizeof(svc_name) / sizeof(svc_name[0]), L"dk-test-%lu-%u",
              GetCurrentProcessId(), ++counter);
   svc = CreateServiceW(scm, svc_name, svc_name, SERVICE_ALL_ACCESS, SERVICE_WIN32_OWN_PROCESS,
@@ -281,6 +281,13 @@ static void start_service(const char *scenario) {
   proc = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_TERMINATE, FALSE,
                      st.dwProcessId);
   ck_assert_ptr_nonnull(proc);
+}
+
+/* A service playing `scenario` of this program's service side. */
+static void start_service(const char *scenario) {
+  WCHAR cmd[2 * MAX_PATH + 64];
+  command_line(scenario, cmd, sizeof(cmd) / sizeof(cmd[0]));
+  start_service_command(cmd);
 }
 
 static void control(DWORD code) {
@@ -482,7 +489,162 @@ START_TEST(test_the_service_binary_run_from_a_console_runs_in_the_foreground) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------------- */
+/* The example echo server as a service                                    */
+
+/* examples\echo-server.exe of the build tree this program is in (as
+ * test\test-service.exe). */
+static void echo_server_path(WCHAR *out, size_t size) {
+  WCHAR self[MAX_PATH], *slash;
+  int i;
+  ck_assert_uint_gt(GetModuleFileNameW(NULL, self, MAX_PATH), 0);
+  for (i = 0; i < 2; i++) {
+    slash = wcsrchr(self, L'\\');
+    ck_assert_ptr_nonnull(slash);
+    *slash = L'\0';
+  }
+  _snwprintf(out, size, L"%ls\\examples\\echo-server.exe", self);
+}
+
+/* A loopback port nobody listens on now: the system's pick for a socket
+ * bound to port 0, closed again. */
+static int free_loopback_port(void) {
+  struct sockaddr_in addr;
+  int len = sizeof(addr);
+  SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  ck_assert_msg(s != INVALID_SOCKET, "socket: WSA error %d", WSAGetLastError());
+  memset(&addr, 0, sizeof(addr));
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_msg(bind(s, (struct sockaddr *)&addr, sizeof(addr)) == 0, "bind: WSA error %d",
+                WSAGetLastError());
+  ck_assert(getsockname(s, (struct sockaddr *)&addr, &len) == 0);
+  closesocket(s);
+  return ntohs(addr.sin_port);
+}
+
+/* A client of 127.0.0.1:port: sends msg, reads it back, closes. NULL if
+ * the echo came back whole; else what failed. 5 s at most for each read
+ * and write. */
+static const char *echo_once(int port, const char *msg) {
+  static char why[96];
+  struct sockaddr_in addr;
+  DWORD ms = 5000;
+  char back[256];
+  int len = (int)strlen(msg), got = 0, n;
+  SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+
+  if (s == INVALID_SOCKET) {
+    snprintf(why, sizeof(why), "socket: WSA error %d", WSAGetLastError());
+    return why;
+  }
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&ms, sizeof(ms));
+  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, (const char *)&ms, sizeof(ms));
+  memset(&addr, 0, sizeof(addr));
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons((u_short)port);
+  why[0] = '\0';
+  if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+    snprintf(why, sizeof(why), "connect to port %d: WSA error %d", port, WSAGetLastError());
+  else if (send(s, msg, len, 0) != len)
+    snprintf(why, sizeof(why), "send: WSA error %d", WSAGetLastError());
+  while (why[0] == '\0' && got < len) {
+    n = recv(s, back + got, (int)sizeof(back) - got, 0);
+    if (n > 0)
+      got += n;
+    else if (n == 0)
+      snprintf(why, sizeof(why), "closed after %d of %d bytes echoed", got, len);
+    else
+      snprintf(why, sizeof(why), "recv after %d bytes: WSA error %d", got, WSAGetLastError());
+  }
+  if (why[0] == '\0' && memcmp(back, msg, (size_t)len) != 0)
+    snprintf(why, sizeof(why), "the echo differs from what was sent");
+  closesocket(s);
+  return why[0] == '\0' ? NULL : why;
+}
+
+/* Wine's own sc.exe (as an administrator types it) run with args; its
+ * exit code. 10 s at most. */
+static DWORD run_sc(const WCHAR *args) {
+  WCHAR sc[MAX_PATH], cmd[MAX_PATH + 128];
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  DWORD code = STILL_ACTIVE;
+
+  ck_assert_uint_gt(GetSystemDirectoryW(sc, MAX_PATH - 8), 0);
+  wcscat(sc, L"\\sc.exe");
+  ck_assert_msg(GetFileAttributesW(sc) != INVALID_FILE_ATTRIBUTES, "no sc.exe in the system directory");
+  _snwprintf(cmd, sizeof(cmd) / sizeof(cmd[0]), L"\"%ls\" %ls", sc, args);
+  memset(&si, 0, sizeof(si));
+  si.cb = sizeof(si);
+  ck_assert_msg(CreateProcessW(sc, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi),
+                "CreateProcessW(sc.exe): error %lu", GetLastError());
+  CloseHandle(pi.hThread);
+  if (WaitForSingleObject(pi.hProcess, 10000) != WAIT_OBJECT_0) {
+    TerminateProcess(pi.hProcess, 99);
+    WaitForSingleObject(pi.hProcess, 5000);
+  }
+  GetExitCodeProcess(pi.hProcess, &code);
+  CloseHandle(pi.hProcess);
+  return code;
+}
+
+static const char *echo_log(void) {
+  static char text[16384];
+  if (read_text(in_dir(1, "echo.log"), text, sizeof(text)) < 0)
+    snprintf(text, sizeof(text), "(no echo.log)");
+  return text;
+}
+
+/* examples/echo-server as the SCM runs it, --service and no pid file: it
+ * is RUNNING only once it listens (DK_WAIT_READY), so a client served at
+ * once; `sc stop` is its SIGTERM: it drains, main returns 0, STOPPED. */
+START_TEST(test_echo_server_service_serves_a_loopback_client_until_sc_stop) {
+  static const char msg[] = "hello through the SCM\n";
+  SERVICE_STATUS_PROCESS st;
+  WCHAR exe[MAX_PATH], cmd[3 * MAX_PATH + 64], args[96];
+  char want[64];
+  const char *why;
+  SC_HANDLE gone;
+  DWORD error;
+  int port = free_loopback_port();
+
+  echo_server_path(exe, MAX_PATH);
+  _snwprintf(cmd, sizeof(cmd) / sizeof(cmd[0]), L"\"%ls\" --service --port %d --log \"%hs\"", exe,
+             port, in_dir(1, "echo.log"));
+  start_service_command(cmd);
+  ck_assert_msg(wait_state(SERVICE_RUNNING, 10000, &st), "state %lu, not RUNNING; log: %s",
+                st.dwCurrentState, echo_log());
+  why = echo_once(port, msg);
+  ck_assert_msg(why == NULL, "echo client: %s; log: %s", why, echo_log());
+  snprintf(want, sizeof(want), "listening on 127.0.0.1:%d", port);
+  ck_assert_msg(strstr(echo_log(), want) != NULL, "no '%s' in the log: %s", want, echo_log());
+
+  _snwprintf(args, sizeof(args) / sizeof(args[0]), L"stop %ls", svc_name);
+  ck_assert_uint_eq(run_sc(args), 0);
+  ck_assert_msg(wait_state(SERVICE_STOPPED, 10000, &st), "state %lu, not STOPPED; log: %s",
+                st.dwCurrentState, echo_log());
+  ck_assert_uint_eq(st.dwWin32ExitCode, NO_ERROR);
+  ck_assert_uint_eq(st.dwServiceSpecificExitCode, 0);
+  ck_assert_uint_eq(process_exit_code(), 0);
+  snprintf(want, sizeof(want), "closed, %d bytes echoed", (int)strlen(msg));
+  ck_assert_msg(strstr(echo_log(), want) != NULL, "no '%s' in the log: %s", want, echo_log());
+  ck_assert_ptr_nonnull(strstr(echo_log(), "SIGTERM: no new connections"));
+  ck_assert_ptr_nonnull(strstr(echo_log(), "stopped, exiting"));
+
+  ck_assert(DeleteService(svc));
+  CloseServiceHandle(svc);
+  svc = NULL;
+  gone = OpenServiceW(scm, svc_name, SERVICE_QUERY_STATUS);
+  error = GetLastError();
+  ck_assert_ptr_null(gone);
+  ck_assert_uint_eq(error, ERROR_SERVICE_DOES_NOT_EXIST);
+}
+END_TEST
+
 int main(int argc, char **argv) {
+  WSADATA wsa;
   Suite *s;
   TCase *tc;
   SRunner *sr;
@@ -490,6 +652,10 @@ int main(int argc, char **argv) {
 
   if (argc == 4 && strcmp(argv[1], "svc") == 0)
     return service_main(argv[2], argv[3]);
+  if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) {
+    fprintf(stderr, "test-service: WSAStartup failed\n");
+    return 1;
+  }
   s = suite_create("service");
   tc = tcase_create("scm");
   tcase_add_checked_fixture(tc, setup, teardown);
@@ -502,6 +668,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_failed_set_up_stops_the_service_with_the_librarys_code);
   tcase_add_test(tc, test_service_without_a_pid_file_gets_stop_on_its_loop);
   tcase_add_test(tc, test_the_service_binary_run_from_a_console_runs_in_the_foreground);
+  tcase_add_test(tc, test_echo_server_service_serves_a_loopback_client_until_sc_stop);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_set_fork_status(sr, CK_NOFORK);
