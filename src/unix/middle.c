@@ -40,7 +40,15 @@
 
 #include "unix.h"
 
-#if defined(__linux__) && defined(__GLIBC__) && __GLIBC_PREREQ(2, 32)
+/* __GLIBC_PREREQ only where glibc defines it: musl has none, and an
+ * undefined function-like macro is an error in #if. */
+#if defined(__linux__) && defined(__GLIBC__)
+#if __GLIBC_PREREQ(2, 32)
+#define DK__GLIBC_CLONE 1
+#endif
+#endif
+
+#ifdef DK__GLIBC_CLONE
 #include <sched.h>
 #include <sys/single_threaded.h>
 #define DK__CAN_CLONE 1
