@@ -44,9 +44,24 @@ for page in dk_daemonize dk_signals dk_send dk_strerror; do
 done
 step "installed: $header $pc $shared $static $tool $man1"
 
+# The public functions: the header's DK_EXTERN declarations.
+sed -n 's/^DK_EXTERN [^(]*[ *]\(dk_[a-z0-9_]*\)(.*/\1/p' "$header" | sort -u >"$work/functions"
+[ -s "$work/functions" ] || fail "no DK_EXTERN functions found in $header"
+# A function declared without DK_EXTERN would be hidden from users.
+bare=$(grep -E '^[a-z_][a-z0-9_ *]*[ *]dk_[a-z0-9_]*\(' "$header" | grep -v '^typedef' || true)
+[ -z "$bare" ] || fail "declared without DK_EXTERN in $header: $bare"
+
+# The shared library exports those and nothing else: no dk__ internals.
+step "the symbols $shared exports are the header's $(wc -l <"$work/functions") functions"
+nm -D --defined-only "$shared" | awk '$2 ~ /^[A-Z]$/ && $2 != "A" { print $3 }' | sed 's/@.*//' |
+  sort -u >"$work/exported"
+if ! diff "$work/functions" "$work/exported" >"$work/exported.diff"; then
+  sed -n 's/^> /  exported, not in the header: /p; s/^< /  in the header, not exported: /p' \
+    "$work/exported.diff" | head -n 20 >&2
+  fail "$shared exports $(wc -l <"$work/exported") symbols, not the header's $(wc -l <"$work/functions") functions"
+fi
+
 # Every function of the header has a page of its name.
-sed -n 's/^[a-z_ *]*[ *]\(dk_[a-z_]*\)(.*/\1/p' "$header" | sort -u >"$work/functions"
-[ -s "$work/functions" ] || fail "no functions found in $header"
 while read -r fn; do
   [ -f "$mandir/man3/$fn.3" ] || fail "no manual page for $fn"
 done <"$work/functions"
