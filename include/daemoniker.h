@@ -9,6 +9,7 @@
 #define DAEMONIKER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #ifdef __cplusplus
@@ -32,6 +33,14 @@ extern "C" {
 # define DK_EXTERN __attribute__((visibility("default")))
 #else
 # define DK_EXTERN /* nothing */
+#endif
+
+/* Each platform's private fields of the structs below (DK_*_PRIVATE_FIELDS):
+ * they differ by platform; the portable ones are in the structs here. */
+#if defined(_WIN32)
+# include "daemoniker/win.h"
+#else
+# include "daemoniker/unix.h"
 #endif
 
 #define DK_VERSION_MAJOR 0
@@ -96,6 +105,7 @@ typedef struct dk_options_s {
   const char *user;       /* POSIX: switch to this user after the pid file;
                              Windows: non-NULL is UV_ENOTSUP */
   const char *group;      /* POSIX: likewise for the group (Windows: likewise) */
+  void *reserved[4];      /* room for new options: dk_options_init zeroes it */
 } dk_options_t;
 
 typedef struct dk_daemonizer_s dk_daemonizer_t;
@@ -114,16 +124,8 @@ struct dk_daemonizer_s {
   int ready_sent;
   int failed_step;       /* DK_STEP_* */
   char pid_path[DK_PATH_MAX];
-#ifdef _WIN32
-  void *report_handle;   /* daemon: write end of the pipe to the parent */
-  int relaunched;
-#else
-  int report_fd;         /* daemon: its end of the channel to the parent */
-  int have_ids;
-  unsigned uid, gid;     /* resolved in the parent: lookups may allocate */
-  int ngroups;
-  void *groups;          /* gid_t[ngroups], mapped in the parent */
-#endif
+  DK_DAEMONIZER_PRIVATE_FIELDS
+  void *reserved[4];     /* room for new fields (README "Versioning") */
 };
 
 DK_EXTERN void dk_options_init(dk_options_t *opts);
@@ -165,19 +167,8 @@ struct dk_signals_s {
   int idle_passes;
   dk_signal_cb cbs[DK__NSIGNALS];
   int modes[DK__NSIGNALS];   /* default, callback, ignore */
-#ifdef _WIN32
-  uv_async_t async;
-  uv_thread_t thread;
-  int thread_running;
-  void *events[DK__NSIGNALS + 1]; /* the six named events, then stop */
-  void *alive;                     /* ALIVE, when no dk_daemonize made it */
-  long pending[DK__NSIGNALS];      /* set by the waiter thread, atomically */
-  unsigned long channel_id[3];     /* the pid file's identity */
-  struct dk_signals_s *next;       /* the process's live ones */
-#else
-  uv_signal_t handles[DK__NSIGNALS];
-  int active[DK__NSIGNALS];
-#endif
+  DK_SIGNALS_PRIVATE_FIELDS
+  void *reserved[4];         /* room for new fields (README "Versioning") */
 };
 
 DK_EXTERN int dk_signals_init(uv_loop_t *loop, dk_signals_t *sig, const char *pid_file);
@@ -211,16 +202,9 @@ typedef struct dk_sender_s dk_sender_t;
 struct dk_sender_s {
   void *data;
   /* private */
-#ifndef _WIN32
-  int fd;                 /* the pid file as checked; -1: nothing cached */
-  int pidfd;              /* its holder, pinned */
-  int pid;                /* the holder's pid, named in the file */
-  unsigned mode, uid, gid;
-  unsigned long long dev, ino;
-  long long ctime_sec;
-  long ctime_nsec;
-#endif
+  DK_SENDER_PRIVATE_FIELDS
   char path[DK_PATH_MAX]; /* as given: a relative one is resolved per call */
+  void *reserved[4];      /* room for new fields (README "Versioning") */
 };
 
 /* No I/O: copies the path. UV_EINVAL if pid_file is NULL or too long. */
@@ -257,8 +241,10 @@ struct dk_watchdog_s {
   /* private */
   uv_timer_t timer;
   dk_watchdog_close_cb close_cb;
-  unsigned long long usec;  /* WATCHDOG_USEC while started; 0 otherwise */
+  uint64_t usec;            /* WATCHDOG_USEC while started; 0 otherwise */
   int last_error;           /* of the last ping: the timer has no one to tell */
+  DK_WATCHDOG_PRIVATE_FIELDS
+  void *reserved[4];        /* room for new fields (README "Versioning") */
 };
 
 DK_EXTERN int dk_watchdog_init(uv_loop_t *loop, dk_watchdog_t *wd);
