@@ -7,6 +7,8 @@
 #    daemoniker` (pointed into the staged tree with PKG_CONFIG_SYSROOT_DIR)
 #    compiles, links against the staged library and runs; so does one
 #    linked with the static library;
+#  - a CMake project's find_package(daemoniker) finds it, and its program
+#    built with daemoniker::daemoniker runs;
 #  - the installed tool runs, and the manual pages render;
 #  - `make uninstall` removes every file again.
 # Usage: test/install-test.sh BUILD_DIR
@@ -121,6 +123,71 @@ $cc -Wall -Werror -o "$work/prog-static" "$work/prog.c" $cflags "$static" $uv_li
 "$work/prog-static" >/dev/null || fail "the statically linked program failed"
 if ldd "$work/prog-static" | grep -q libdaemoniker; then
   fail "the static program loads libdaemoniker.so"
+fi
+
+# A CMake project, as its users write one: find_package(daemoniker) and
+# the imported target daemoniker::daemoniker, from the staged prefix. Its
+# libuv comes through pkg-config, and again without pkg-config (the plain
+# find of uv.h and libuv). Without cmake this part is skipped, unless
+# DK_REQUIRE_CMAKE is set, as `./bootstrap test` does.
+if command -v cmake >/dev/null 2>&1; then
+  prefix=$dest$(sed -n 's/^prefix=//p' "$pc")
+  mkdir -p "$work/cmake"
+  cp "$work/prog.c" "$work/cmake/prog.c"
+  cat >"$work/cmake/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.13)
+project(dk_consumer C)
+find_package(daemoniker ${DK_WANT} REQUIRED)
+add_executable(prog prog.c)
+target_link_libraries(prog PRIVATE daemoniker::daemoniker)
+get_target_property(dk_lib daemoniker::daemoniker IMPORTED_LOCATION)
+get_target_property(dk_inc daemoniker::daemoniker INTERFACE_INCLUDE_DIRECTORIES)
+get_target_property(dk_uv daemoniker::libuv INTERFACE_LINK_LIBRARIES)
+get_target_property(dk_uv_lib daemoniker::libuv IMPORTED_LOCATION)
+message(STATUS "consumer: daemoniker ${daemoniker_VERSION} ${dk_lib} ${dk_inc}; libuv ${dk_uv} ${dk_uv_lib}")
+CMAKE
+  cmake_consumer() { # cmake_consumer NAME WANT [CMAKE ARGS...]
+    name=$1 want=$2; shift 2
+    cmake -S "$work/cmake" -B "$work/cmake/$name" -DCMAKE_PREFIX_PATH="$prefix" \
+      -DDK_WANT="$want" -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="-Wall -Werror" "$@" \
+      >"$work/cmake-$name.log" 2>&1
+  }
+  for how in pkg-config plain; do
+    step "build and run a CMake project: find_package(daemoniker), libuv by $how"
+    args=
+    [ "$how" = plain ] && args=-DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=TRUE
+    # shellcheck disable=SC2086
+    cmake_consumer "$how" "$(sed -n 's/^Version: //p' "$pc")" $args ||
+      { cat "$work/cmake-$how.log"; fail "cmake does not configure the consumer ($how)"; }
+    line=$(sed -n 's/^-- consumer: //p' "$work/cmake-$how.log")
+    echo "  $line"
+    case "$line" in
+      *" $libdir/libdaemoniker."*" $dest/"*) ;;
+      *) fail "daemoniker::daemoniker is not the staged copy: $line" ;;
+    esac
+    case "$how:$line" in
+      pkg-config:*"libuv PkgConfig::"*) ;;
+      plain:*"libuv dk_uv-NOTFOUND /"*) ;;
+      *) fail "libuv was not found by $how: $line" ;;
+    esac
+    cmake --build "$work/cmake/$how" >"$work/cmake-$how-build.log" 2>&1 ||
+      { cat "$work/cmake-$how-build.log"; fail "the CMake consumer does not build ($how)"; }
+    "$work/cmake/$how/prog" >/dev/null || fail "the CMake consumer failed ($how)"
+    # CMake links the imported library by its path, with an rpath to it.
+    ldd "$work/cmake/$how/prog" | grep -q "libdaemoniker.so.0 => $libdir/" ||
+      fail "the CMake consumer does not load the staged library: $(ldd "$work/cmake/$how/prog")"
+  done
+  step "find_package(daemoniker) refuses a version of another major"
+  major=$(sed -n 's/^#define DK_VERSION_MAJOR //p' "$header")
+  if cmake_consumer newer "$((major + 1)).0"; then
+    fail "find_package(daemoniker $((major + 1)).0) accepted $(sed -n 's/^Version: //p' "$pc")"
+  fi
+  grep -q 'compatible with requested version' "$work/cmake-newer.log" ||
+    { cat "$work/cmake-newer.log"; fail "find_package failed, but not on the version"; }
+elif [ -n "${DK_REQUIRE_CMAKE:-}" ]; then
+  fail "cmake is not installed (Debian: apt-get install cmake)"
+else
+  step "SKIP the CMake consumer: cmake is not installed"
 fi
 
 step "run the installed tool"
