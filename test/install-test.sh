@@ -46,6 +46,13 @@ for page in dk_daemonize dk_signals dk_send dk_strerror; do
 done
 step "installed: $header $pc $shared $static $tool $man1"
 
+# The versions agree (README "Versioning"): the header's DK_VERSION_* are
+# the package's, and the soname's number is DK_VERSION_MAJOR.
+hv=$(sed -n 's/^#define DK_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' "$header" | paste -sd . -)
+[ "$hv" = "$(sed -n 's/^Version: //p' "$pc")" ] || fail "the header says $hv, daemoniker.pc $(sed -n 's/^Version: //p' "$pc")"
+soname=$(readelf -d "$shared" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$soname" = "libdaemoniker.so.${hv%%.*}" ] || fail "soname $soname, not libdaemoniker.so.${hv%%.*}"
+
 # The public functions: the header's DK_EXTERN declarations.
 sed -n 's/^DK_EXTERN [^(]*[ *]\(dk_[a-z0-9_]*\)(.*/\1/p' "$header" | sort -u >"$work/functions"
 [ -s "$work/functions" ] || fail "no DK_EXTERN functions found in $header"
