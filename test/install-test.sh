@@ -52,6 +52,7 @@ hv=$(sed -n 's/^#define DK_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' "$h
 [ "$hv" = "$(sed -n 's/^Version: //p' "$pc")" ] || fail "the header says $hv, daemoniker.pc $(sed -n 's/^Version: //p' "$pc")"
 soname=$(readelf -d "$shared" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libdaemoniker.so.${hv%%.*}" ] || fail "soname $soname, not libdaemoniker.so.${hv%%.*}"
+step "versions agree: header $hv, daemoniker.pc, soname $soname"
 
 # The public functions: the header's DK_EXTERN declarations.
 sed -n 's/^DK_EXTERN [^(]*[ *]\(dk_[a-z0-9_]*\)(.*/\1/p' "$header" | sort -u >"$work/functions"
@@ -160,7 +161,7 @@ CMAKE
       >"$work/cmake-$name.log" 2>&1
   }
   for how in pkg-config plain; do
-    step "build and run a CMake project: find_package(daemoniker), libuv by $how"
+    step "build and run a CMake project: find_package(daemoniker), libuv $( [ "$how" = plain ] && echo without || echo through) pkg-config"
     args=
     [ "$how" = plain ] && args=-DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=TRUE
     # shellcheck disable=SC2086
