@@ -164,7 +164,9 @@ static void print_table(void) {
   machine(cpu, sizeof(cpu), &ncpu, &u);
   printf("\nlibdaemoniker benchmarks (%s run): %ld CPUs, %s, %s %s\n", smoke ? "smoke" : "full",
          ncpu, cpu, u.sysname, u.release);
-  printf("Each row: subject vs floor, same run, interleaved; ratio = subject / floor.\n\n");
+  printf("Each row: subject vs floor, same run, interleaved in an order shuffled every round\n"
+         "(no variant keeps its place or its predecessor from one round to the next);\n"
+         "ratio = subject / floor.\n\n");
   printf("%-60s %6s %11s %11s %6s %11s %11s %6s  %s\n", "subject vs floor", "n", "subj p50",
          "floor p50", "ratio", "subj p99", "floor p99", "ratio", "target");
   for (i = 0; i < nrows; i++) {

@@ -5,7 +5,7 @@
  *                                                  so no file is read)
  *   start-stop-daemon --stop --signal USR1 --oknodo --pidfile F
  * Wall time per invocation, from spawn to exit; the invocations are
- * interleaved, in an order rotated each round.
+ * interleaved, in an order shuffled each round (bench_order_next).
  *
  * Checks: each invocation exits 0, and the daemon's USR1 callback count
  * goes up by one before the next one starts (waited for outside the
@@ -62,7 +62,8 @@ int main(void) {
   struct bench_counters *c;
   const char *pidfile;
   pid_t pid;
-  int k, v;
+  int k, v, seq[NTOOLS];
+  bench_order_t order;
 
   bench_init("send-tool");
   bench_become_subreaper();
@@ -82,11 +83,13 @@ int main(void) {
       { ssd, "--stop", "--signal", "USR1", "--oknodo", "--pidfile", (char *)pidfile, NULL },
     };
     bench_note("%ld invocations of each, interleaved (+%ld warm-up)", n, warm);
+    bench_order_init(&order, NTOOLS, 5);
     for (i = -warm; i < n; i++) {
+      bench_order_next(&order, seq);
       for (k = 0; k < NTOOLS; k++) {
         uint64_t t0, dt;
         int status;
-        v = (int)((i + warm + k) % NTOOLS);
+        v = seq[k];
         t0 = bench_now_ns();
         status = bench_wait(bench_spawn(argv[v], v == T_DK && env[0] ? env : NULL));
         dt = bench_now_ns() - t0;

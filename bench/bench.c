@@ -74,6 +74,65 @@ void bench_samples_free(bench_samples_t *s) {
   s->n = s->cap = 0;
 }
 
+/* ---- the order variants run in ---- */
+
+void bench_order_init(bench_order_t *o, int n, uint64_t seed) {
+  BENCH_CHECK(n > 0 && n <= BENCH_MAX_ORDER, "bench_order_init: %d variants", n);
+  memset(o, 0, sizeof(*o));
+  o->n = n;
+  o->rng = seed * 2654435761u + 0x9e3779b97f4a7c15ull;
+}
+
+static uint64_t next_random(bench_order_t *o) {
+  /* xorshift64* */
+  o->rng ^= o->rng >> 12;
+  o->rng ^= o->rng << 25;
+  o->rng ^= o->rng >> 27;
+  return o->rng * 0x2545f4914f6cdd1dull;
+}
+
+/* How far `cand` is from what the round before was: the number of
+ * variants in the same place times n (places weigh most), plus those after
+ * the same predecessor. */
+static int sameness(const bench_order_t *o, const int *cand) {
+  int place[BENCH_MAX_ORDER], pred[BENCH_MAX_ORDER], k, score = 0;
+  for (k = 0; k < o->n; k++) {
+    place[o->prev[k]] = k;
+    pred[o->prev[k]] = k > 0 ? o->prev[k - 1] : o->first_pred;
+  }
+  for (k = 0; k < o->n; k++) {
+    int before = k > 0 ? cand[k - 1] : o->prev[o->n - 1];
+    if (place[cand[k]] == k)
+      score += o->n;
+    if (pred[cand[k]] == before)
+      score++;
+  }
+  return score;
+}
+
+void bench_order_next(bench_order_t *o, int *order) {
+  int best[BENCH_MAX_ORDER], cand[BENCH_MAX_ORDER], best_score = -1, tries, k;
+  for (tries = 0; tries < 256 && best_score != 0; tries++) {
+    int score;
+    for (k = 0; k < o->n; k++)
+      cand[k] = k;
+    for (k = o->n - 1; k > 0; k--) { /* Fisher-Yates */
+      int j = (int)(next_random(o) % (uint64_t)(k + 1)), t = cand[k];
+      cand[k] = cand[j];
+      cand[j] = t;
+    }
+    score = o->have_prev && o->n > 1 ? sameness(o, cand) : 0;
+    if (best_score < 0 || score < best_score) {
+      best_score = score;
+      memcpy(best, cand, sizeof(int) * (size_t)o->n);
+    }
+  }
+  memcpy(order, best, sizeof(int) * (size_t)o->n);
+  o->first_pred = o->have_prev ? o->prev[o->n - 1] : -1;
+  memcpy(o->prev, best, sizeof(int) * (size_t)o->n);
+  o->have_prev = 1;
+}
+
 /* ---- run mode and results ---- */
 
 int bench_smoke(void) {

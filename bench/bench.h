@@ -36,6 +36,29 @@ void bench_samples_add(bench_samples_t *s, uint64_t ns);
 double bench_quantile(bench_samples_t *s, double q);
 void bench_samples_free(bench_samples_t *s);
 
+/* ---- the order variants run in ----
+ *
+ * Interleaving alone is not fair if the order is fixed or only rotated:
+ * each variant then always follows the same one, and inherits what that
+ * one left behind (a warm or cold cache, a page-table teardown still
+ * going, a CPU frequency). So every round runs the variants in a new
+ * pseudo-random order (a fixed seed: runs are repeatable) in which no
+ * variant has the place it had in the round before, and as few as can be
+ * (none, from 4 variants up) have the predecessor they had, the last one
+ * of the round before counting as the first one's. */
+
+#define BENCH_MAX_ORDER 16
+typedef struct {
+  int n, have_prev;
+  int prev[BENCH_MAX_ORDER]; /* the round before */
+  int first_pred;            /* what ran before its first one, or -1 */
+  uint64_t rng;
+} bench_order_t;
+
+void bench_order_init(bench_order_t *o, int n, uint64_t seed);
+/* The next round's order: a permutation of 0..n-1 into order[]. */
+void bench_order_next(bench_order_t *o, int *order);
+
 /* ---- run mode and results ---- */
 
 int bench_smoke(void);

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "children.h"
+#include "procs.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -9,14 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int dk_test_reap_all(int timeout_ms, pid_t pid, int *status) {
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = dk_test_now_ms() + timeout_ms;
   struct signalfd_siginfo info;
   sigset_t chld, saved;
   int sfd, n = 0;
@@ -42,7 +37,7 @@ int dk_test_reap_all(int timeout_ms, pid_t pid, int *status) {
       continue;
     if (r < 0) /* ECHILD: nobody left */
       break;
-    left = deadline - now_ms();
+    left = deadline - dk_test_now_ms();
     if (left <= 0 || sfd < 0) {
       n = -1;
       break;

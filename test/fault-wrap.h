@@ -31,11 +31,16 @@ enum dk_fault_call {
   DKF_WAITPID,
   DKF_SYSCALL,   /* arg: the system call's number (SYS_close_range...) */
   DKF_LINKAT,
+  DKF_CLONE,     /* the middle process sharing the caller's memory */
+  DKF_MMAP,
   DKF_NCALLS
 };
 
 /* Which process a rule applies in. Arming makes the caller the parent;
- * each fork() after that makes the child one step further. */
+ * each fork() or clone() after that makes the child one step further (a
+ * clone(CLONE_VM) child shares the memory the role is kept in: the step
+ * is taken back in the parent once clone returns, which with CLONE_VFORK
+ * is after the child is gone). */
 enum dk_fault_role { DKF_PARENT = 0, DKF_MIDDLE = 1, DKF_DAEMON = 2 };
 
 enum dk_fault_action {

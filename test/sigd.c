@@ -392,3 +392,17 @@ void dk_test_sigd_close(struct dk_test_sigd *d) {
     munmap(d->shared, sizeof(*d->shared));
   d->shared = NULL;
 }
+
+void dk_test_sigd_expect_reached(struct dk_test_sigd *d, const char *pid_file) {
+  uv_pid_t pid = 0;
+  ck_assert_int_eq(dk_pid_file_check(pid_file, &pid), 0);
+  ck_assert_int_eq(pid, d->pid);
+  ck_assert_int_eq(dk_send(pid_file, DK_SIGUSR1), 0);
+  dk_test_sigd_expect_cb(d, DK_SIGUSR1, DK_TEST_HANDLER_A);
+}
+
+void dk_test_sigd_stop(struct dk_test_sigd *d, const char *pid_file) {
+  ck_assert_int_eq(dk_send(pid_file, DK_SIGTERM), 0);
+  dk_test_sigd_expect_exit(d, DK_SIGTERM);
+  dk_test_sigd_close(d);
+}

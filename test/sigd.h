@@ -105,4 +105,11 @@ void dk_test_sigd_release(struct dk_test_sigd *d);
 /* Releases what the test holds (no assertion): for teardown paths. */
 void dk_test_sigd_close(struct dk_test_sigd *d);
 
+/* The pid file leads to this daemon: the check names it, and a USR1 sent
+ * through the file reaches its handler A (set up with DK_TEST_SET_A). */
+void dk_test_sigd_expect_reached(struct dk_test_sigd *d, const char *pid_file);
+/* TERM through the pid file: the default handler runs, the daemon exits 0
+ * and its pid file goes; then what the test holds is released. */
+void dk_test_sigd_stop(struct dk_test_sigd *d, const char *pid_file);
+
 #endif

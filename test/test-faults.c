@@ -29,6 +29,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #include "children.h"
 #include "fault-wrap.h"
 #include "helpers.h"
@@ -129,6 +138,18 @@ static void assert_fired(const struct dk_fault *rule, int i) {
                 dk_fault_call_name(rule->call), rule->role, rule->nth);
 }
 
+/* A rule on the clone of the middle, or on its stack's mmap: under
+ * valgrind the middle is forked on purpose (middle.c), so there the rule
+ * must never fire, and the case runs the fork path. */
+static void assert_clone_rule(const struct dk_fault *rule, int i) {
+  if (!RUNNING_ON_VALGRIND) {
+    assert_fired(rule, i);
+    return;
+  }
+  ck_assert_msg(dk_fault_fired(i) == 0, "under valgrind, the rule on %s fired: a clone was tried",
+                dk_fault_call_name(rule->call));
+}
+
 /* The parent was told `want`, and nothing of the attempt is left. */
 static void assert_failed_cleanly(struct run *t, int got, int want, const char *what) {
   int n;
@@ -174,7 +195,9 @@ static void assert_succeeded(struct run *t, int got, const char *what) {
  *
  * Why each answer is the right one:
  *  - socketpair, the first fork: the parent's own calls; nothing was
- *    started, its errno is the answer.
+ *    started, its errno is the answer. (The first fork is made only where
+ *    the middle can not be a clone sharing the parent's memory, or the
+ *    clone failed: see test_first_fork_after_failed_clone_is_reported.)
  *  - setsid, the second fork: the middle process reports its errno and
  *    exits; no daemon was made.
  *  - open/dup2 of stdio, chdir, open/flock/fcntl/ftruncate/pwrite of the
@@ -202,9 +225,12 @@ struct fail_case {
 
 static const struct fail_case fail_cases[] = {
   { "socketpair", 0, F(DKF_SOCKETPAIR, DKF_PARENT, 1, EMFILE, DKF_ANY, NULL), UV_EMFILE },
-  { "first fork", 0, F(DKF_FORK, DKF_PARENT, 1, EAGAIN, DKF_ANY, NULL), UV_EAGAIN },
   { "setsid", 0, F(DKF_SETSID, DKF_MIDDLE, 1, EPERM, DKF_ANY, NULL), UV_EPERM },
   { "second fork", 0, F(DKF_FORK, DKF_MIDDLE, 1, ENOMEM, DKF_ANY, NULL), UV_ENOMEM },
+  /* A middle that shares the parent's memory (clone) dies there; the
+   * parent, suspended until it is gone, then sees the channel close. */
+  { "middle killed in its fork", 0, { DKF_FORK, DKF_MIDDLE, 1, DKF_CRASH, 0, DKF_ANY, NULL },
+    DK_EDIED },
   { "open stdin", 0, F(DKF_OPEN, DKF_DAEMON, 1, ENFILE, DKF_ANY, "null"), UV_ENFILE },
   { "open stdout", 0, F(DKF_OPEN, DKF_DAEMON, 1, EACCES, DKF_ANY, "out.log"), UV_EACCES },
   { "open stderr", 0, F(DKF_OPEN, DKF_DAEMON, 1, ENOSPC, DKF_ANY, "err.log"), UV_ENOSPC },
@@ -237,15 +263,19 @@ static const struct fail_case fail_cases[] = {
   { "second recv in the parent", 0, F(DKF_RECV, DKF_PARENT, 2, ENOMEM, DKF_ANY, NULL), UV_ENOMEM },
 };
 
-/* Launches with one armed rule and asserts it fired. Not skipped: a case
- * that switches to its own user needs a passwd entry, and says so. */
+/* Launches with one armed rule and asserts it fired (a clone or mmap rule
+ * as assert_clone_rule says). Not skipped: a case that switches to its own
+ * user needs a passwd entry, and says so. */
 static int launch_case(struct run *t, const char *name, unsigned options,
                        const struct dk_fault *rule) {
   int r;
   ck_assert_msg(!(options & OPT_SELF_USER) || getpwuid(geteuid()) != NULL,
                 "%s: needs a passwd entry for uid %ld", name, (long)geteuid());
   r = launch(t, options, rule, 1);
-  assert_fired(rule, 0);
+  if (rule->call == DKF_CLONE || rule->call == DKF_MMAP)
+    assert_clone_rule(rule, 0);
+  else
+    assert_fired(rule, 0);
   return r;
 }
 
@@ -262,15 +292,19 @@ END_TEST
  * middle process has not yet called setsid, so that the daemon's process
  * group does not exist yet: kill(-middle) alone would find nothing, and
  * the middle would go on to start a daemon after dk_daemonize returned.
- * The middle is held at setsid (STALL) to make that moment certain. */
+ * The middle is held at setsid (STALL) to make that moment certain. Only
+ * a forked middle runs beside its parent: a cloned one has the parent
+ * suspended until it is gone, so the clone is made to fail. */
 START_TEST(test_parent_error_before_setsid_leaves_no_daemon) {
   const struct dk_fault rules[] = {
+    F(DKF_CLONE, DKF_PARENT, 1, ENOSYS, DKF_ANY, NULL),
     { DKF_SETSID, DKF_MIDDLE, 1, DKF_STALL, 0, DKF_ANY, NULL },
     F(DKF_POLL, DKF_PARENT, 1, ENOMEM, DKF_ANY, NULL),
   };
   struct run t;
-  int r = launch(&t, 0, rules, 2);
-  assert_fired(&rules[1], 1);
+  int r = launch(&t, 0, rules, 3);
+  assert_clone_rule(&rules[0], 0);
+  assert_fired(&rules[2], 2);
   assert_failed_cleanly(&t, r, UV_ENOMEM, "poll fails before the middle's setsid");
   ck_assert_int_eq(t.pid, 0);
 }
@@ -278,12 +312,29 @@ END_TEST
 
 START_TEST(test_timeout_before_setsid_leaves_no_daemon) {
   const struct dk_fault rules[] = {
+    F(DKF_CLONE, DKF_PARENT, 1, ENOSYS, DKF_ANY, NULL),
     { DKF_SETSID, DKF_MIDDLE, 1, DKF_STALL, 0, DKF_ANY, NULL },
   };
   struct run t;
-  int r = launch(&t, OPT_SHORT_TIMEOUT, rules, 1);
-  assert_fired(&rules[0], 0);
+  int r = launch(&t, OPT_SHORT_TIMEOUT, rules, 2);
+  assert_clone_rule(&rules[0], 0);
+  assert_fired(&rules[1], 1);
   assert_failed_cleanly(&t, r, UV_ETIMEDOUT, "timeout before the middle's setsid");
+}
+END_TEST
+
+/* Where the clone is refused, the parent forks: a fork that fails then is
+ * the parent's own errno, as before there were clones. */
+START_TEST(test_first_fork_after_failed_clone_is_reported) {
+  const struct dk_fault rules[] = {
+    F(DKF_CLONE, DKF_PARENT, 1, EAGAIN, DKF_ANY, NULL),
+    F(DKF_FORK, DKF_PARENT, 1, EAGAIN, DKF_ANY, NULL),
+  };
+  struct run t;
+  int r = launch(&t, 0, rules, 2);
+  assert_clone_rule(&rules[0], 0);
+  assert_fired(&rules[1], 1);
+  assert_failed_cleanly(&t, r, UV_EAGAIN, "clone and then the first fork fail");
 }
 END_TEST
 
@@ -355,6 +406,13 @@ static const struct ok_case ok_cases[] = {
   /* The middle's report is only the daemon's pid, which the daemon's own
    * report also carries: losing it costs nothing. */
   { "send of the middle's pid report fails", 0, F(DKF_SEND, DKF_MIDDLE, 1, ENOBUFS, DKF_ANY, NULL) },
+  /* The middle shares the parent's memory where it can (a clone); where
+   * the clone is refused (no such call, a seccomp filter, no process to
+   * spare) or its stack can not be mapped, the middle is forked. */
+  { "clone ENOSYS: forked instead", 0, F(DKF_CLONE, DKF_PARENT, 1, ENOSYS, DKF_ANY, NULL) },
+  { "clone EPERM: forked instead", 0, F(DKF_CLONE, DKF_PARENT, 1, EPERM, DKF_ANY, NULL) },
+  { "mmap of the middle's stack ENOMEM: forked instead", 0,
+    F(DKF_MMAP, DKF_PARENT, 1, ENOMEM, DKF_ANY, NULL) },
   { "poll EINTR", 0, EINTR_ONCE(DKF_POLL, DKF_PARENT, DKF_ANY, NULL) },
   { "recv EINTR", 0, EINTR_ONCE(DKF_RECV, DKF_PARENT, DKF_ANY, NULL) },
   { "waitpid EINTR", 0, EINTR_ONCE(DKF_WAITPID, DKF_PARENT, DKF_ANY, NULL) },
@@ -399,7 +457,7 @@ static void check_fallback(const struct dk_fault *rules, int nrules, const char 
 
 START_TEST(test_without_close_range_fds_are_closed_through_proc) {
   const struct dk_fault rules[] = {
-    { DKF_SYSCALL, DKF_MIDDLE, 1, DKF_FAIL, ENOSYS, SYS_close_range, NULL },
+    { DKF_SYSCALL, DKF_DAEMON, 1, DKF_FAIL, ENOSYS, SYS_close_range, NULL },
   };
   check_fallback(rules, 1, "close_range ENOSYS");
 }
@@ -407,8 +465,8 @@ END_TEST
 
 START_TEST(test_without_close_range_and_proc_fds_are_closed_up_to_the_rlimit) {
   const struct dk_fault rules[] = {
-    { DKF_SYSCALL, DKF_MIDDLE, 1, DKF_FAIL, ENOSYS, SYS_close_range, NULL },
-    { DKF_OPEN, DKF_MIDDLE, 1, DKF_FAIL, ENOENT, DKF_ANY, "/proc/self/fd" },
+    { DKF_SYSCALL, DKF_DAEMON, 1, DKF_FAIL, ENOSYS, SYS_close_range, NULL },
+    { DKF_OPEN, DKF_DAEMON, 1, DKF_FAIL, ENOENT, DKF_ANY, "/proc/self/fd" },
   };
   check_fallback(rules, 2, "close_range ENOSYS, no /proc");
 }
@@ -421,6 +479,7 @@ static Suite *faults_suite(void) {
                       (int)N_ELEMS(fail_cases));
   tcase_add_test(tc, test_parent_error_before_setsid_leaves_no_daemon);
   tcase_add_test(tc, test_timeout_before_setsid_leaves_no_daemon);
+  tcase_add_test(tc, test_first_fork_after_failed_clone_is_reported);
   tcase_add_test(tc, test_crash_between_create_and_write_then_restart);
   DK_TEST_ADD_ROOT(tc, test_setgroups_eperm_while_switching_user_is_an_error);
 

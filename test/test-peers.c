@@ -61,7 +61,6 @@ START_TEST(test_daemoniker_second_instance_does_not_clobber_live_pid_file) {
   const struct dk_test_cmd setup_cmds[] = { { DK_TEST_SET_A, DK_SIGUSR1 } };
   const unsigned flags[] = { 0, DK_WAIT_READY, DK_FOREGROUND };
   struct dk_test_sigd d;
-  uv_pid_t pid = 0;
   size_t i;
   int status;
   ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", setup_cmds, N_ELEMS(setup_cmds)), DK_PARENT);
@@ -72,14 +71,9 @@ START_TEST(test_daemoniker_second_instance_does_not_clobber_live_pid_file) {
                   "second instance (flags %#x) was not refused with DK_ERUNNING: %#x", flags[i],
                   status);
     /* The file still leads to the first daemon, and to it alone. */
-    ck_assert_int_eq(dk_pid_file_check("d.pid", &pid), 0);
-    ck_assert_int_eq(pid, d.pid);
-    ck_assert_int_eq(dk_send("d.pid", DK_SIGUSR1), 0);
-    dk_test_sigd_expect_cb(&d, DK_SIGUSR1, DK_TEST_HANDLER_A);
+    dk_test_sigd_expect_reached(&d, "d.pid");
   }
-  ck_assert_int_eq(dk_send("d.pid", DK_SIGTERM), 0);
-  dk_test_sigd_expect_exit(&d, DK_SIGTERM);
-  dk_test_sigd_close(&d);
+  dk_test_sigd_stop(&d, "d.pid");
   /* Every refused attempt's processes are gone too. */
   ck_assert_int_ge(dk_test_reap_all(10000, 0, NULL), 0);
 }

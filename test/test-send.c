@@ -397,7 +397,6 @@ END_TEST
 START_TEST(test_send_works_after_daemon_dropped_its_record_lock) {
   const struct dk_test_cmd setup_cmds[] = { { DK_TEST_SET_A, DK_SIGUSR1 } };
   struct dk_test_sigd d;
-  uv_pid_t pid = 0;
   ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", setup_cmds, 1), DK_PARENT);
   ck_assert(has_record_lock("d.pid"));
   /* Closing any descriptor of the file drops a process's record locks. */
@@ -405,13 +404,8 @@ START_TEST(test_send_works_after_daemon_dropped_its_record_lock) {
   ck_assert(!has_record_lock("d.pid"));
   ck_assert(dk_test_is_flocked("d.pid"));
   /* F_GETLK names nobody now: /proc/PID/fdinfo tells. */
-  ck_assert_int_eq(dk_pid_file_check("d.pid", &pid), 0);
-  ck_assert_int_eq(pid, d.pid);
-  ck_assert_int_eq(dk_send("d.pid", DK_SIGUSR1), 0);
-  dk_test_sigd_expect_cb(&d, DK_SIGUSR1, DK_TEST_HANDLER_A);
-  ck_assert_int_eq(dk_send("d.pid", DK_SIGTERM), 0);
-  dk_test_sigd_expect_exit(&d, DK_SIGTERM);
-  dk_test_sigd_close(&d);
+  dk_test_sigd_expect_reached(&d, "d.pid");
+  dk_test_sigd_stop(&d, "d.pid");
 }
 END_TEST
 

@@ -340,7 +340,13 @@ static void kill_daemon(struct dk_test_sigd *d) {
   dk_test_sigd_close(d);
 }
 
-START_TEST(test_new_daemon_on_file_left_by_killed_one_is_reached) {
+/* A new daemon takes over while the sender, not asked in between, still
+ * keeps the old daemon's pidfd and the file's old descriptor. _i 0: the old
+ * one was killed and left its file, which the new one renames a file over;
+ * 1: it exited cleanly and removed its file, which the new one makes again.
+ * Either way a new inode (the old one is still open here, so its number is
+ * not free), and the sender reaches the new daemon at once. */
+START_TEST(test_new_daemon_after_the_old_one_is_reached_at_once) {
   struct dk_test_sigd old, d;
   dk_sender_t s;
   ino_t ino;
@@ -350,35 +356,10 @@ START_TEST(test_new_daemon_on_file_left_by_killed_one_is_reached) {
   ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
   assert_reaches(&s, &old, base);
   ino = inode_of("d.pid");
-  /* Killed: the file stays, unlocked. A new daemon claims it: a new file
-   * renamed over the stale one. The sender, not asked in between, still
-   * keeps the old daemon's pidfd and the file's old descriptor. */
-  kill_daemon(&old);
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  ck_assert_int_ne(inode_of("d.pid"), ino);
-  base = dk_test_count_fds() - kept_fds();
-  assert_reaches(&s, &d, base);
-  assert_reaches(&s, &d, base);
-  dk_sender_close(&s);
-  dk_test_sigd_release(&d);
-}
-END_TEST
-
-START_TEST(test_new_daemon_on_new_file_is_reached_without_a_miss_in_between) {
-  struct dk_test_sigd old, d;
-  dk_sender_t s;
-  ino_t ino;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&old, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
-  base = dk_test_count_fds();
-  assert_reaches(&s, &old, base);
-  ino = inode_of("d.pid");
-  /* The old daemon exits cleanly and removes its file; the sender, which
-   * holds it open, is not asked in between. A new daemon makes the file
-   * again: a new inode (the old one is still ours, so its number is not
-   * free). */
-  dk_test_sigd_release(&old);
+  if (_i == 0)
+    kill_daemon(&old);
+  else
+    dk_test_sigd_release(&old);
   ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
   if (kept_fds() > 0) /* else nothing was kept, and the number is free again */
     ck_assert_int_ne(inode_of("d.pid"), ino);
@@ -543,8 +524,7 @@ static Suite *sender_suite(void) {
   tcase_add_test(tc, test_symlink_and_relative_path_are_resolved_per_call);
 
   tc = dk_test_tcase(s, "holder", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
-  tcase_add_test(tc, test_new_daemon_on_file_left_by_killed_one_is_reached);
-  tcase_add_test(tc, test_new_daemon_on_new_file_is_reached_without_a_miss_in_between);
+  tcase_add_loop_test(tc, test_new_daemon_after_the_old_one_is_reached_at_once, 0, 2);
   tcase_add_test(tc, test_pid_reused_by_unrelated_process_is_stale);
   /* Choosing a pid through ns_last_pid needs root. */
   DK_TEST_ADD_ROOT(tc, test_pid_reused_by_new_holder_of_the_same_file_is_reached);

@@ -676,9 +676,7 @@ START_TEST(test_ignored_signals_leave_daemon_running_and_call_nothing) {
   }
   /* Ignoring can be undone: TERM's default acts again. */
   ck_assert_int_eq(dk_test_sigd_command(&d, DK_TEST_SET_DEFAULT, DK_SIGTERM), 0);
-  ck_assert_int_eq(dk_send("d.pid", DK_SIGTERM), 0);
-  dk_test_sigd_expect_exit(&d, DK_SIGTERM);
-  dk_test_sigd_close(&d);
+  dk_test_sigd_stop(&d, "d.pid");
 }
 END_TEST
 
@@ -705,9 +703,7 @@ START_TEST(test_handler_swapped_while_running_takes_effect) {
   dk_test_sigd_expect_cb(&d, DK_SIGTERM, DK_TEST_HANDLER_A);
   ck_assert(dk_test_sigd_quiet(&d));
   ck_assert_int_eq(dk_test_sigd_command(&d, DK_TEST_SET_DEFAULT, DK_SIGTERM), 0);
-  ck_assert_int_eq(dk_send("d.pid", DK_SIGTERM), 0);
-  dk_test_sigd_expect_exit(&d, DK_SIGTERM);
-  dk_test_sigd_close(&d);
+  dk_test_sigd_stop(&d, "d.pid");
 }
 END_TEST
 

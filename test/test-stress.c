@@ -34,12 +34,6 @@
 #include "helpers.h"
 
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int disposition(int host_signum) {
   struct sigaction sa;
   ck_assert_int_eq(sigaction(host_signum, NULL, &sa), 0);
@@ -298,10 +292,10 @@ static void burst(void) {
 
 /* Runs the loop until the storm thread acknowledged its probe. */
 static int wait_ack(uv_loop_t *loop) {
-  long long deadline = now_ms() + PROBE_MS;
+  long long deadline = dk_test_now_ms() + PROBE_MS;
   char c;
   while (read(race.ack[0], &c, 1) != 1) {
-    if (now_ms() >= deadline)
+    if (dk_test_now_ms() >= deadline)
       return 0;
     uv_run(loop, UV_RUN_NOWAIT);
   }
@@ -310,8 +304,8 @@ static int wait_ack(uv_loop_t *loop) {
 
 /* Runs the loop until the probe count reaches `want`, or the deadline. */
 static int wait_probe(uv_loop_t *loop, int want) {
-  long long deadline = now_ms() + PROBE_MS;
-  while (race.probes < want && now_ms() < deadline)
+  long long deadline = dk_test_now_ms() + PROBE_MS;
+  while (race.probes < want && dk_test_now_ms() < deadline)
     uv_run(loop, UV_RUN_NOWAIT);
   return race.probes == want;
 }

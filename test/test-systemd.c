@@ -28,10 +28,9 @@
 #endif
 #define SOCKET_ACTIVATE "/usr/bin/systemd-socket-activate"
 
+/* CLOCK_MONOTONIC in microseconds, as MONOTONIC_USEC is: libuv's clock. */
 static long long now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+  return (long long)(uv_hrtime() / 1000);
 }
 
 /* --- the supervisor's end: a datagram socket ------------------------------ */

@@ -558,22 +558,16 @@ END_TEST
 
 /* --- stop ----------------------------------------------------------------- */
 
-static long long ms_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 START_TEST(test_stop_ends_the_daemon_before_returning_0) {
   struct dk_spawn r;
   pid_t pid = run_sleep("s.pid");
-  long long t0 = ms_now();
+  long long t0 = dk_test_now_ms();
   DK_RUN(&r, T, "stop", "s.pid");
   ck_assert_msg(r.status == 0, "stop: status %d, stderr '%s'", r.status, r.err);
   /* Gone when stop returns, not some time later; and long before the
    * default 10 s timeout. */
   ck_assert_msg(!dk_test_alive(pid), "sleep %ld still runs after stop", (long)pid);
-  ck_assert_int_lt(ms_now() - t0, 5000);
+  ck_assert_int_lt(dk_test_now_ms() - t0, 5000);
   DK_RUN(&r, T, "status", "s.pid");
   ck_assert_int_eq(r.status, 1); /* sleep left its pid file, stale now */
   DK_RUN(&r, T, "stop", "s.pid");
@@ -618,17 +612,17 @@ START_TEST(test_stop_of_a_daemon_ignoring_term) {
   pid = (pid_t)dk_test_pid_in_file("deaf.pid");
   ck_assert_int_gt(pid, 1);
 
-  t0 = ms_now();
+  t0 = dk_test_now_ms();
   DK_RUN(&r, T, "stop", "--timeout", "1", "deaf.pid");
-  took = ms_now() - t0;
+  took = dk_test_now_ms() - t0;
   ck_assert_msg(r.status == 1, "stop: status %d, stderr '%s'", r.status, r.err);
   assert_contains(r.err, "still running");
   ck_assert_msg(took >= 1000 && took < 4000, "stop --timeout 1 took %lld ms", took);
   ck_assert(dk_test_alive(pid));
 
-  t0 = ms_now();
+  t0 = dk_test_now_ms();
   DK_RUN(&r, T, "stop", "--timeout=1", "--kill", "deaf.pid");
-  took = ms_now() - t0;
+  took = dk_test_now_ms() - t0;
   ck_assert_msg(r.status == 0, "stop --kill: status %d, stderr '%s'", r.status, r.err);
   ck_assert_msg(!dk_test_alive(pid), "%ld outlived stop --kill", (long)pid);
   ck_assert_msg(took >= 1000 && took < 4000, "stop --timeout 1 --kill took %lld ms", took);

@@ -5,6 +5,9 @@
  *     │                 └─ reports the daemon's pid, exits
  *     └─ reads reports until success, an error, EOF or the deadline
  *
+ * The first "fork" is a clone sharing the parent's memory where that is
+ * safe (middle.c): only the daemon's fork then copies the page tables.
+ *
  * The parent does not reap the middle process until it is done: while it is
  * an unreaped zombie its pid, which is the daemon's process group id, can
  * not be reused, so killing that group on failure can never hit an
@@ -32,19 +35,6 @@
 
 /* How long the parent waits for a killed daemon to be gone. */
 #define DK__REAP_GRACE_MS 5000
-
-/* send(MSG_NOSIGNAL) rather than write(): a daemon whose parent died must
- * get EPIPE, not a SIGPIPE that kills it. */
-static void send_report(int fd, int kind, int value) {
-  struct dk__report r;
-  ssize_t n;
-  r.kind = kind;
-  r.value = value;
-  r.pid = (int)getpid();
-  do
-    n = send(fd, &r, sizeof(r), MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-}
 
 static int absolute_path(const char *path, char *out, size_t size) {
   size_t len = strlen(path), cwd_len;
@@ -117,39 +107,24 @@ static int setup_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int detac
   return 0;
 }
 
-/* The first child: becomes a session leader, forks the daemon, reports the
- * daemon's pid and exits. Returns only in the daemon. */
-static int run_middle(dk_daemonizer_t *dz, const dk_options_t *opts, int fd) {
-  pid_t daemon_pid;
+/* The daemon, made by the middle process (middle.c): its signals and
+ * descriptors as a new process's, then the setup. Returns only in the
+ * daemon. */
+static int run_daemon(dk_daemonizer_t *dz, const dk_options_t *opts, int fd) {
   int err;
 
   dk__reset_signals();
   dk__close_inherited(opts->keep_fds, opts->keep_fds_count, fd);
-  if (setsid() < 0) {
-    send_report(fd, DK__REPORT_RESULT, DK__ERR(errno));
-    _exit(1);
-  }
-  /* Not a session leader any more, so no open() can give it a terminal. */
-  daemon_pid = fork();
-  if (daemon_pid < 0) {
-    send_report(fd, DK__REPORT_RESULT, DK__ERR(errno));
-    _exit(1);
-  }
-  if (daemon_pid > 0) {
-    send_report(fd, DK__REPORT_PID, (int)daemon_pid);
-    _exit(0);
-  }
-
   err = setup_daemon(dz, opts, 1);
   if (err < 0) {
-    send_report(fd, DK__REPORT_STEP, dz->failed_step);
-    send_report(fd, DK__REPORT_RESULT, err);
+    dk__send_report(fd, DK__REPORT_STEP, dz->failed_step);
+    dk__send_report(fd, DK__REPORT_RESULT, err);
     _exit(1);
   }
   if (dz->flags & DK_WAIT_READY) {
     dz->report_fd = fd;
   } else {
-    send_report(fd, DK__REPORT_RESULT, 0);
+    dk__send_report(fd, DK__REPORT_RESULT, 0);
     close(fd);
     dz->ready_sent = 1;
   }
@@ -279,7 +254,7 @@ static int detach(dk_daemonizer_t *dz, const dk_options_t *opts) {
   unsigned timeout_ms = opts->timeout_ms ? opts->timeout_ms : DK__DEFAULT_TIMEOUT_MS;
   struct sigaction dfl, saved;
   struct stat before;
-  int sv[2], result, existed;
+  int sv[2], result, existed, is_daemon;
   pid_t middle;
 
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -307,7 +282,7 @@ static int detach(dk_daemonizer_t *dz, const dk_options_t *opts) {
   /* Unflushed stdio would otherwise be written twice: once by each side. */
   fflush(NULL);
 
-  middle = fork();
+  middle = dk__start_middle(sv[1], &is_daemon);
   if (middle < 0) {
     result = DK__ERR(errno);
     close(sv[0]);
@@ -315,9 +290,9 @@ static int detach(dk_daemonizer_t *dz, const dk_options_t *opts) {
     sigaction(SIGCHLD, &saved, NULL);
     return result;
   }
-  if (middle == 0) {
+  if (is_daemon) {
     close(sv[0]);
-    return run_middle(dz, opts, sv[1]);
+    return run_daemon(dz, opts, sv[1]);
   }
   close(sv[1]);
   result = wait_for_daemon(dz, sv[0], middle, timeout_ms, existed ? &before : NULL);
@@ -390,9 +365,9 @@ int dk__report_ready(dk_daemonizer_t *dz, int status) {
   }
   if (dz->report_fd >= 0) {
     if (status < 0)
-      send_report(dz->report_fd, DK__REPORT_STEP,
+      dk__send_report(dz->report_fd, DK__REPORT_STEP,
                   dz->failed_step != DK_STEP_NONE ? dz->failed_step : DK_STEP_READY);
-    send_report(dz->report_fd, DK__REPORT_RESULT, status);
+    dk__send_report(dz->report_fd, DK__REPORT_RESULT, status);
     /* On failure the channel stays open until this process exits: the
      * parent waits for it to close, so that it returns only once the
      * daemon is gone. */
@@ -413,7 +388,7 @@ int dk_exec(dk_daemonizer_t *dz, char *const argv[]) {
   if (err < 0)
     return err;
   if (dz->report_fd >= 0 && !dz->ready_sent)
-    send_report(dz->report_fd, DK__REPORT_EXEC, 0);
+    dk__send_report(dz->report_fd, DK__REPORT_EXEC, 0);
   execvp(argv[0], argv);
   err = DK__ERR(errno);
   dk__pidfile_inherit(0);

@@ -258,28 +258,47 @@ static int redirect_one(int target, const char *path, int flags, uid_t user) {
   return 0;
 }
 
+/* The streams no path was given for share one descriptor of the null
+ * device, a system path nobody else can aim anywhere: no walk, one open. */
+static int point_at_null(int target, int *null_fd) {
+  if (*null_fd < 0) {
+    int fd;
+    do
+      fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+      return DK__ERR(errno);
+    fd = dk__fd_above_stdio(fd); /* off 0-2 while those are being set */
+    if (fd < 0)
+      return fd;
+    *null_fd = fd;
+  }
+  /* dup2 leaves the copy inheritable: a program the daemon execs keeps it. */
+  while (dup2(*null_fd, target) < 0)
+    if (errno != EINTR && errno != EBUSY)
+      return DK__ERR(errno);
+  return 0;
+}
+
 int dk__redirect_stdio(const dk_options_t *opts, int null_by_default, uid_t user,
                        int *failed_fd) {
-  static const char null_dev[] = "/dev/null";
   const int out_flags = O_WRONLY | O_CREAT | O_APPEND;
   const char *paths[3];
   const int flags[3] = { O_RDONLY, out_flags, out_flags };
-  int fd, err;
+  int fd, err = 0, null_fd = -1;
 
   paths[0] = opts->stdin_path;
   paths[1] = opts->stdout_path;
   paths[2] = opts->stderr_path;
-  for (fd = 0; fd < 3; fd++) {
-    const char *path = paths[fd];
-    if (path == NULL && !null_by_default)
-      continue;
-    if (path == NULL)
-      path = null_dev;
-    err = redirect_one(fd, path, flags[fd], user);
-    if (err < 0) {
+  for (fd = 0; fd < 3 && err == 0; fd++) {
+    if (paths[fd] != NULL)
+      err = redirect_one(fd, paths[fd], flags[fd], user);
+    else if (null_by_default)
+      err = point_at_null(fd, &null_fd);
+    if (err < 0)
       *failed_fd = fd;
-      return err;
-    }
   }
-  return 0;
+  if (null_fd >= 0)
+    close(null_fd);
+  return err;
 }

@@ -88,6 +88,10 @@ struct dk__dirent64 {
 
 /* setup.c: the steps a daemon takes, each safe between fork and return. */
 void dk__reset_signals(void);
+/* middle.c: the process between the caller and the daemon. Returns its pid
+ * (or -1, errno set) in the caller, 0 with *is_daemon set in the daemon. */
+pid_t dk__start_middle(int report_fd, int *is_daemon);
+void dk__send_report(int fd, int kind, int value);
 int dk__close_inherited(const int *keep, size_t nkeep, int also_keep);
 /* `user`: the uid the daemon runs as; the rules for the files it opens are
  * setup.c's. On failure *failed_fd is the descriptor (0-2) that could not
