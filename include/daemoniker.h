@@ -9,10 +9,38 @@
 #define DAEMONIKER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* What the library exports: only these functions. It is built with
+ * -fvisibility=hidden (POSIX); on Windows its DLL exports them (built with
+ * DK_BUILDING_SHARED, as libtool's DLL_EXPORT sets it), and a program that
+ * links the DLL may define DK_USING_SHARED to import them directly; the
+ * static library needs neither. */
+#if defined(_WIN32)
+# if defined(DK_BUILDING_SHARED)
+#  define DK_EXTERN __declspec(dllexport)
+# elif defined(DK_USING_SHARED)
+#  define DK_EXTERN __declspec(dllimport)
+# else
+#  define DK_EXTERN /* the static library */
+# endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+# define DK_EXTERN __attribute__((visibility("default")))
+#else
+# define DK_EXTERN /* nothing */
+#endif
+
+/* Each platform's private fields of the structs below (DK_*_PRIVATE_FIELDS):
+ * they differ by platform; the portable ones are in the structs here. */
+#if defined(_WIN32)
+# include "daemoniker/win.h"
+#else
+# include "daemoniker/unix.h"
 #endif
 
 #define DK_VERSION_MAJOR 0
@@ -77,6 +105,7 @@ typedef struct dk_options_s {
   const char *user;       /* POSIX: switch to this user after the pid file;
                              Windows: non-NULL is UV_ENOTSUP */
   const char *group;      /* POSIX: likewise for the group (Windows: likewise) */
+  void *reserved[4];      /* room for new options: dk_options_init zeroes it */
 } dk_options_t;
 
 typedef struct dk_daemonizer_s dk_daemonizer_t;
@@ -95,43 +124,35 @@ struct dk_daemonizer_s {
   int ready_sent;
   int failed_step;       /* DK_STEP_* */
   char pid_path[DK_PATH_MAX];
-#ifdef _WIN32
-  void *report_handle;   /* daemon: write end of the pipe to the parent */
-  int relaunched;
-#else
-  int report_fd;         /* daemon: its end of the channel to the parent */
-  int have_ids;
-  unsigned uid, gid;     /* resolved in the parent: lookups may allocate */
-  int ngroups;
-  void *groups;          /* gid_t[ngroups], mapped in the parent */
-#endif
+  DK_DAEMONIZER_PRIVATE_FIELDS
+  void *reserved[4];     /* room for new fields (README "Versioning") */
 };
 
-void dk_options_init(dk_options_t *opts);
+DK_EXTERN void dk_options_init(dk_options_t *opts);
 
 /* 1 in the process the user started, 0 in a daemon relaunched from it
  * (Windows only), <0 on error. */
-int dk_daemonizer_init(dk_daemonizer_t *dz);
-int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts,
-                 void *payload, size_t payload_len);
+DK_EXTERN int dk_daemonizer_init(dk_daemonizer_t *dz);
+DK_EXTERN int dk_daemonize(dk_daemonizer_t *dz, const dk_options_t *opts,
+                           void *payload, size_t payload_len);
 /* The daemon's pid, in the parent; after DK_ERUNNING, the pid of the
  * process that holds the pid file (0 if it could not be found). */
-uv_pid_t dk_daemon_pid(const dk_daemonizer_t *dz);
+DK_EXTERN uv_pid_t dk_daemon_pid(const dk_daemonizer_t *dz);
 /* The absolute path of the pid file this daemonizer holds (in the daemon)
  * or asked for (in the parent); NULL if none. */
-const char *dk_daemonizer_pid_file(const dk_daemonizer_t *dz);
+DK_EXTERN const char *dk_daemonizer_pid_file(const dk_daemonizer_t *dz);
 /* After dk_daemonize returned an error: which step failed (DK_STEP_*), so
  * that the caller can name the file, directory or user concerned. */
-int dk_daemonizer_failed_step(const dk_daemonizer_t *dz);
-int dk_ready(dk_daemonizer_t *dz, int status);
-void dk_daemonizer_cleanup(dk_daemonizer_t *dz);
+DK_EXTERN int dk_daemonizer_failed_step(const dk_daemonizer_t *dz);
+DK_EXTERN int dk_ready(dk_daemonizer_t *dz, int status);
+DK_EXTERN void dk_daemonizer_cleanup(dk_daemonizer_t *dz);
 /* In the daemon (POSIX): replaces the process with argv[0] (searched in
  * PATH) run with argv; the program keeps the pid file and its lock. With
  * DK_WAIT_READY not yet answered by dk_ready, the parent's dk_daemonize
  * returns DK_PARENT once the exec succeeded, or exec's error. Returns only
  * on failure. The pid file is not removed when the program exits: it goes
  * stale, which dk_send and dk_pid_file_check tell apart. */
-int dk_exec(dk_daemonizer_t *dz, char *const argv[]);
+DK_EXTERN int dk_exec(dk_daemonizer_t *dz, char *const argv[]);
 
 struct dk_signals_s {
   void *data;
@@ -146,37 +167,26 @@ struct dk_signals_s {
   int idle_passes;
   dk_signal_cb cbs[DK__NSIGNALS];
   int modes[DK__NSIGNALS];   /* default, callback, ignore */
-#ifdef _WIN32
-  uv_async_t async;
-  uv_thread_t thread;
-  int thread_running;
-  void *events[DK__NSIGNALS + 1]; /* the six named events, then stop */
-  void *alive;                     /* ALIVE, when no dk_daemonize made it */
-  long pending[DK__NSIGNALS];      /* set by the waiter thread, atomically */
-  unsigned long channel_id[3];     /* the pid file's identity */
-  struct dk_signals_s *next;       /* the process's live ones */
-#else
-  uv_signal_t handles[DK__NSIGNALS];
-  int active[DK__NSIGNALS];
-#endif
+  DK_SIGNALS_PRIVATE_FIELDS
+  void *reserved[4];         /* room for new fields (README "Versioning") */
 };
 
-int dk_signals_init(uv_loop_t *loop, dk_signals_t *sig, const char *pid_file);
-int dk_signals_set(dk_signals_t *sig, int dk_signum, dk_signal_cb cb);
-int dk_signals_ignore(dk_signals_t *sig, int dk_signum);
-int dk_signals_start(dk_signals_t *sig);
-int dk_signals_stop(dk_signals_t *sig);
-void dk_signals_close(dk_signals_t *sig, dk_signals_close_cb close_cb);
-int dk_signals_received(const dk_signals_t *sig);
+DK_EXTERN int dk_signals_init(uv_loop_t *loop, dk_signals_t *sig, const char *pid_file);
+DK_EXTERN int dk_signals_set(dk_signals_t *sig, int dk_signum, dk_signal_cb cb);
+DK_EXTERN int dk_signals_ignore(dk_signals_t *sig, int dk_signum);
+DK_EXTERN int dk_signals_start(dk_signals_t *sig);
+DK_EXTERN int dk_signals_stop(dk_signals_t *sig);
+DK_EXTERN void dk_signals_close(dk_signals_t *sig, dk_signals_close_cb close_cb);
+DK_EXTERN int dk_signals_received(const dk_signals_t *sig);
 
-int dk_send(const char *pid_file, int dk_signum);
+DK_EXTERN int dk_send(const char *pid_file, int dk_signum);
 /* With 0, *pid is the daemon; with DK_ERUNNING (the file is held by a
  * process other than the one it names), *pid is that holder (0 if it can
  * not be found). */
-int dk_pid_file_check(const char *pid_file, uv_pid_t *pid);
+DK_EXTERN int dk_pid_file_check(const char *pid_file, uv_pid_t *pid);
 /* POSIX: the host's own signal number (SIGKILL, SIGQUIT, 0 to probe...),
  * proved as dk_send proves it. Windows: UV_ENOTSUP. */
-int dk_kill(const char *pid_file, int signum);
+DK_EXTERN int dk_kill(const char *pid_file, int signum);
 
 /* A sender for a program that signals the same daemon often: the results
  * of dk_send and dk_pid_file_check, with what they proved kept in the
@@ -192,23 +202,16 @@ typedef struct dk_sender_s dk_sender_t;
 struct dk_sender_s {
   void *data;
   /* private */
-#ifndef _WIN32
-  int fd;                 /* the pid file as checked; -1: nothing cached */
-  int pidfd;              /* its holder, pinned */
-  int pid;                /* the holder's pid, named in the file */
-  unsigned mode, uid, gid;
-  unsigned long long dev, ino;
-  long long ctime_sec;
-  long ctime_nsec;
-#endif
+  DK_SENDER_PRIVATE_FIELDS
   char path[DK_PATH_MAX]; /* as given: a relative one is resolved per call */
+  void *reserved[4];      /* room for new fields (README "Versioning") */
 };
 
 /* No I/O: copies the path. UV_EINVAL if pid_file is NULL or too long. */
-int dk_sender_init(dk_sender_t *s, const char *pid_file);
-int dk_sender_send(dk_sender_t *s, int dk_signum);        /* as dk_send */
-int dk_sender_check(dk_sender_t *s, uv_pid_t *pid);       /* as dk_pid_file_check */
-void dk_sender_close(dk_sender_t *s); /* releases the descriptors; idempotent */
+DK_EXTERN int dk_sender_init(dk_sender_t *s, const char *pid_file);
+DK_EXTERN int dk_sender_send(dk_sender_t *s, int dk_signum);        /* as dk_send */
+DK_EXTERN int dk_sender_check(dk_sender_t *s, uv_pid_t *pid);       /* as dk_pid_file_check */
+DK_EXTERN void dk_sender_close(dk_sender_t *s); /* releases the descriptors; idempotent */
 
 /* systemd's protocols (sd_notify(3), sd_watchdog_enabled(3),
  * sd_listen_fds_with_names(3)), without libsystemd. On Windows there is no
@@ -220,11 +223,11 @@ void dk_sender_close(dk_sender_t *s); /* releases the descriptors; idempotent */
  * abstract name written with a leading '@'). 1 sent; 0 NOTIFY_SOCKET
  * unset (always 0 on Windows); <0 error. It never blocks the loop it is
  * called on: a supervisor whose queue is full is UV_EAGAIN. */
-int dk_notify(const char *state);
+DK_EXTERN int dk_notify(const char *state);
 /* "RELOADING=1\nMONOTONIC_USEC=<CLOCK_MONOTONIC now, in us>", for
  * Type=notify-reload; send "READY=1" once the reload is done. */
-int dk_notify_reloading(void);
-int dk_notify_stopping(void); /* "STOPPING=1" */
+DK_EXTERN int dk_notify_reloading(void);
+DK_EXTERN int dk_notify_stopping(void); /* "STOPPING=1" */
 
 /* The service watchdog (WatchdogSec=) on a loop: while started, a timer
  * sends "WATCHDOG=1" every half interval, so a loop that stops turning
@@ -238,17 +241,19 @@ struct dk_watchdog_s {
   /* private */
   uv_timer_t timer;
   dk_watchdog_close_cb close_cb;
-  unsigned long long usec;  /* WATCHDOG_USEC while started; 0 otherwise */
+  uint64_t usec;            /* WATCHDOG_USEC while started; 0 otherwise */
   int last_error;           /* of the last ping: the timer has no one to tell */
+  DK_WATCHDOG_PRIVATE_FIELDS
+  void *reserved[4];        /* room for new fields (README "Versioning") */
 };
 
-int dk_watchdog_init(uv_loop_t *loop, dk_watchdog_t *wd);
+DK_EXTERN int dk_watchdog_init(uv_loop_t *loop, dk_watchdog_t *wd);
 /* 1: the supervisor asked (WATCHDOG_USEC set, WATCHDOG_PID unset or this
  * process) and the pings run; 0: nobody asked, nothing runs; <0: error
  * (UV_EINVAL for a WATCHDOG_USEC or WATCHDOG_PID that is no number). */
-int dk_watchdog_start(dk_watchdog_t *wd);
-int dk_watchdog_stop(dk_watchdog_t *wd);
-void dk_watchdog_close(dk_watchdog_t *wd, dk_watchdog_close_cb close_cb);
+DK_EXTERN int dk_watchdog_start(dk_watchdog_t *wd);
+DK_EXTERN int dk_watchdog_stop(dk_watchdog_t *wd);
+DK_EXTERN void dk_watchdog_close(dk_watchdog_t *wd, dk_watchdog_close_cb close_cb);
 
 /* Socket activation. In: *count is the capacity of fds. Out: the
  * descriptors systemd passed (LISTEN_FDS of them from fd 3, only when
@@ -266,14 +271,14 @@ typedef struct dk_listen_fd_s {
   int fd;
   char name[DK_FDNAME_MAX + 1];
 } dk_listen_fd_t;
-int dk_listen_fds(dk_listen_fd_t *fds, size_t *count);
+DK_EXTERN int dk_listen_fds(dk_listen_fd_t *fds, size_t *count);
 
-const char *dk_signal_name(int dk_signum);
-int dk_signal_from_name(const char *s);
+DK_EXTERN const char *dk_signal_name(int dk_signum);
+DK_EXTERN int dk_signal_from_name(const char *s);
 
-const char *dk_strerror(int err);
-const char *dk_err_name(int err);
-const char *dk_version_string(void);
+DK_EXTERN const char *dk_strerror(int err);
+DK_EXTERN const char *dk_err_name(int err);
+DK_EXTERN const char *dk_version_string(void);
 
 #ifdef __cplusplus
 }

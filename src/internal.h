@@ -2,6 +2,12 @@
 #ifndef DK_INTERNAL_H
 #define DK_INTERNAL_H
 
+/* libtool compiles the Windows DLL's objects with DLL_EXPORT, the static
+ * library's without: the DLL's export the public functions (DK_EXTERN).
+ * Every file of the library includes this one before daemoniker.h. */
+#if defined(_WIN32) && defined(DLL_EXPORT) && !defined(DK_BUILDING_SHARED)
+# define DK_BUILDING_SHARED
+#endif
 #include "daemoniker.h"
 
 /* Index 0..5 of a DK signal in per-signal arrays, or -1 if it is not one. */

@@ -1,4 +1,4 @@
-#include "daemoniker.h"
+#include "internal.h"
 
 #define DK_STR_(x) #x
 #define DK_STR(x) DK_STR_(x)
