@@ -175,16 +175,28 @@ int dk_test_can_run(const char *test, unsigned needs) {
   const char *account = NULL;
   const char *require = getenv("DK_REQUIRE_TEST_USERS");
   int root = !(needs & DK_TEST_NEEDS_ROOT) || geteuid() == 0;
-  if (root && (needs & DK_TEST_NEEDS_USERS))
+#if defined(__linux__) && !defined(DK_NO_LINUX_EXTRAS)
+  int extras = 1;
+#else
+  int extras = !(needs & DK_TEST_NEEDS_LINUX);
+#endif
+  if (extras && root && (needs & DK_TEST_NEEDS_USERS))
     account = missing_test_account();
-  if (root && account == NULL)
+  if (extras && root && account == NULL)
     return 1;
   if (n_left_out == (int)N_ELEMS(left_out)) { /* called from main(), not a test */
     fprintf(stderr, "more than %d tests left out\n", (int)N_ELEMS(left_out));
     exit(1);
   }
   left_out[n_left_out].test = test;
-  if (!root) {
+  if (!extras) {
+#ifdef __linux__
+    snprintf(left_out[n_left_out].why, sizeof(left_out[0].why),
+             "needs the Linux extras (built with --disable-linux-extras)");
+#else
+    snprintf(left_out[n_left_out].why, sizeof(left_out[0].why), "needs the Linux extras (not Linux)");
+#endif
+  } else if (!root) {
     snprintf(left_out[n_left_out].why, sizeof(left_out[0].why), "needs root (euid %ld)",
              (long)geteuid());
   } else {

@@ -55,14 +55,19 @@ TCase *dk_test_tcase(Suite *s, const char *name, void (*setup)(void), void (*tea
  *   DK_TEST_ADD_ROOT(tc, test_fn);        needs euid 0
  *   DK_TEST_ADD_USERS(tc, test_fn);       needs the test accounts
  *   DK_TEST_ADD_ROOT_USERS(tc, test_fn);  needs both
+ *   DK_TEST_ADD_LINUX(tc, test_fn);       proves what only the Linux
+ *                                         extras give (pidfds, /proc,
+ *                                         clone, abstract sockets...)
  *
  * Where it can not run it is not added, so it never passes without having
  * run: dk_test_run prints "left out: test_fn: needs root (euid 1001)" and,
  * if every test that did run passed, returns 77, which automake counts as
  * SKIP (and 1 if one failed). The test itself asserts, it does not check
- * again. With DK_REQUIRE_TEST_USERS=1 in the environment (bootstrap's
+ * again. A DK_TEST_ADD_LINUX test is left out of a build made with
+ * --disable-linux-extras (.ci/portable); the harness itself may still use
+ * Linux's facilities there. With DK_REQUIRE_TEST_USERS=1 in the environment (bootstrap's
  * legs), a missing account is a failure instead: dk_test_run returns 1. */
-enum { DK_TEST_NEEDS_ROOT = 1, DK_TEST_NEEDS_USERS = 2 };
+enum { DK_TEST_NEEDS_ROOT = 1, DK_TEST_NEEDS_USERS = 2, DK_TEST_NEEDS_LINUX = 4 };
 /* 1 if a test that needs `needs` can run here; if not, notes it as left
  * out (or missing accounts as a failure) for dk_test_run. */
 int dk_test_can_run(const char *test, unsigned needs);
@@ -75,6 +80,7 @@ int dk_test_can_run(const char *test, unsigned needs);
 #define DK_TEST_ADD_USERS(tc, fn) DK_TEST_ADD_NEEDING(DK_TEST_NEEDS_USERS, tc, fn)
 #define DK_TEST_ADD_ROOT_USERS(tc, fn) \
   DK_TEST_ADD_NEEDING(DK_TEST_NEEDS_ROOT | DK_TEST_NEEDS_USERS, tc, fn)
+#define DK_TEST_ADD_LINUX(tc, fn) DK_TEST_ADD_NEEDING(DK_TEST_NEEDS_LINUX, tc, fn)
 
 /* Runs a suite in Check's fork mode; the exit status for main(): 0, 1 if
  * a test failed (or a required account is missing), 77 if all that ran

@@ -1523,11 +1523,11 @@ static Suite *daemonize_suite(void) {
   DK_TEST_ADD_ROOT_USERS(tc, test_daemon_users_symlink_reaches_only_what_that_user_owns);
   DK_TEST_ADD_ROOT_USERS(tc, test_daemon_users_own_files_and_symlinks_are_used);
   tcase_add_test(tc, test_stdio_through_own_symlinks_lands_in_targets);
-  tcase_add_test(tc, test_stdout_through_dev_fd_lands_in_kept_pipe);
+  DK_TEST_ADD_LINUX(tc, test_stdout_through_dev_fd_lands_in_kept_pipe);
   tcase_add_test(tc, test_kept_fd_stays_open_others_are_closed);
   tcase_add_test(tc, test_payload_arrives_byte_exact);
   tcase_add_test(tc, test_pid_file_holds_daemon_pid_locked_then_gone);
-  tcase_add_test(tc, test_lock_survives_daemon_closing_its_pid_file);
+  DK_TEST_ADD_LINUX(tc, test_lock_survives_daemon_closing_its_pid_file);
   tcase_add_test(tc, test_relative_pid_file_made_absolute_before_chdir);
   tcase_add_test(tc, test_wait_ready_returns_after_dk_ready);
   tcase_add_test(tc, test_no_descriptor_leaks_in_parent);
@@ -1554,7 +1554,7 @@ static Suite *daemonize_suite(void) {
   tcase_add_test(tc, test_timeout_kills_daemon_and_removes_pid_file);
   tcase_add_test(tc, test_bad_arguments);
   tcase_add_test(tc, test_notify_socket_path_gets_ready_and_mainpid);
-  tcase_add_test(tc, test_notify_socket_abstract_gets_ready_and_mainpid);
+  DK_TEST_ADD_LINUX(tc, test_notify_socket_abstract_gets_ready_and_mainpid);
   tcase_add_test(tc, test_foreground_wait_ready_notifies_only_at_dk_ready);
   tcase_add_test(tc, test_foreground_stays_attached_and_keeps_stdio);
   tcase_add_test(tc, test_service_stays_attached_without_a_pid_file);

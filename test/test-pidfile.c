@@ -595,9 +595,9 @@ static Suite *pidfile_suite(void) {
   tcase_add_test(tc, test_pid_file_accessor_names_the_absolute_path);
   tcase_add_test(tc, test_foreground_without_pid_file_writes_none);
   tcase_add_test(tc, test_foreground_start_refused_names_the_holder);
-  tcase_add_test(tc, test_readers_flock_neither_makes_a_file_live_nor_blocks_a_start);
-  tcase_add_test(tc, test_simultaneous_starts_over_a_pinned_file_make_one_daemon);
-  tcase_add_test(tc, test_readers_record_lock_does_not_block_a_rewrite_in_place);
+  DK_TEST_ADD_LINUX(tc, test_readers_flock_neither_makes_a_file_live_nor_blocks_a_start);
+  DK_TEST_ADD_LINUX(tc, test_simultaneous_starts_over_a_pinned_file_make_one_daemon);
+  DK_TEST_ADD_LINUX(tc, test_readers_record_lock_does_not_block_a_rewrite_in_place);
   tcase_add_test(tc, test_squatted_temporary_name_does_not_stop_a_start);
   tcase_add_test(tc, test_longest_names_and_paths_work);
   DK_TEST_ADD_ROOT(tc, test_file_held_outside_our_pid_namespace_is_held);

@@ -349,6 +349,47 @@ START_TEST(test_live_process_that_is_no_daemon_of_ours_is_stale) {
 }
 END_TEST
 
+/* Flocked through a writable descriptor, as a daemon holds it, but with no
+ * record lock (a daemon that opened and closed its file again): never
+ * stale, in every build. Where nothing tells who holds a flock (no /proc:
+ * a BSD, macOS, --disable-linux-extras) it is at least refused: UV_EPERM
+ * while the named pid lives, DK_ERUNNING once it can not be the holder. */
+START_TEST(test_flocked_file_without_record_lock_is_never_stale) {
+  pid_t innocent = dk_test_spawn_sleep(), dead = dk_test_spawn_sleep();
+  char text[32];
+  size_t i;
+  int fd, err;
+
+  ck_assert_int_eq(kill(dead, SIGKILL), 0);
+  ck_assert_int_eq(dk_test_reap(dead, 10000, NULL), 1);
+  snprintf(text, sizeof(text), "%ld\n", (long)innocent);
+  ck_assert_int_eq(dk_test_write_file("held.pid", text), 0);
+  fd = open("held.pid", O_RDWR | O_CLOEXEC);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+  ck_assert(!has_record_lock("held.pid"));
+  for (i = 0; i < N_ELEMS(all_signals); i++) {
+    err = dk_send("held.pid", all_signals[i]);
+    ck_assert_msg(err == DK_ERUNNING || err == UV_EPERM, "live pid, flocked: dk_send(%s) gave %s",
+                  dk_signal_name(all_signals[i]), dk_err_name(err));
+  }
+  err = dk_pid_file_check("held.pid", NULL);
+  ck_assert_msg(err == DK_ERUNNING || err == UV_EPERM, "live pid, flocked: check gave %s",
+                dk_err_name(err));
+  ck_assert(dk_test_alive_unsignalled(innocent));
+  /* The same file, now naming a pid nobody has. */
+  snprintf(text, sizeof(text), "%ld\n", (long)dead);
+  ck_assert_int_eq(ftruncate(fd, 0), 0);
+  ck_assert_int_eq(pwrite(fd, text, strlen(text), 0), (ssize_t)strlen(text));
+  err = dk_pid_file_check("held.pid", NULL);
+  ck_assert_msg(err == DK_ERUNNING, "dead pid, flocked: check gave %s", dk_err_name(err));
+  ck_assert_int_eq(dk_send("held.pid", DK_SIGTERM), DK_ERUNNING);
+  close(fd);
+  /* Let go of: stale. */
+  ck_assert_int_eq(dk_pid_file_check("held.pid", NULL), DK_ESTALE);
+}
+END_TEST
+
 START_TEST(test_copy_of_live_pid_file_is_stale) {
   struct dk_test_sigd d;
   char text[32];
@@ -627,14 +668,15 @@ static Suite *send_suite(void) {
   tcase_add_test(tc, test_missing_pid_file_is_enoent);
 
   tc = dk_test_tcase(s, "stale", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
-  tcase_add_test(tc, test_live_process_that_is_no_daemon_of_ours_is_stale);
+  DK_TEST_ADD_LINUX(tc, test_live_process_that_is_no_daemon_of_ours_is_stale);
+  tcase_add_test(tc, test_flocked_file_without_record_lock_is_never_stale);
   tcase_add_test(tc, test_copy_of_live_pid_file_is_stale);
   tcase_add_test(tc, test_stale_pid_file_of_dead_process_is_stale);
   tcase_add_test(tc, test_stale_pid_file_left_by_killed_daemon_is_stale);
-  tcase_add_test(tc, test_send_works_after_daemon_dropped_its_record_lock);
-  tcase_add_test(tc, test_pid_file_held_by_child_of_dead_daemon_is_erunning_everywhere);
+  DK_TEST_ADD_LINUX(tc, test_send_works_after_daemon_dropped_its_record_lock);
+  DK_TEST_ADD_LINUX(tc, test_pid_file_held_by_child_of_dead_daemon_is_erunning_everywhere);
   tcase_add_test(tc, test_forked_child_of_daemon_does_not_hold_its_pid_file);
-  tcase_add_test(tc, test_send_refuses_reused_pid);
+  DK_TEST_ADD_LINUX(tc, test_send_refuses_reused_pid);
 
   tc = dk_test_tcase(s, "tools", dk_test_daemon_setup, dk_test_daemon_teardown, 60);
   tcase_add_test(tc, test_kill_with_cat_of_pid_file_reaches_daemon);

@@ -1002,8 +1002,8 @@ static Suite *signals_suite(void) {
   tcase_add_test(tc, test_ignored_signals_leave_daemon_running_and_call_nothing);
   tcase_add_test(tc, test_handler_swapped_while_running_takes_effect);
   tcase_add_test(tc, test_hup_watched_once_set_and_default_again_when_reset);
-  tcase_add_test(tc, test_loop_made_before_daemonizing_is_refused);
-  tcase_add_test(tc, test_signals_inited_before_daemonizing_are_refused_at_start);
+  DK_TEST_ADD_LINUX(tc, test_loop_made_before_daemonizing_is_refused);
+  DK_TEST_ADD_LINUX(tc, test_signals_inited_before_daemonizing_are_refused_at_start);
   tcase_add_test(tc, test_loop_kept_from_before_daemonizing_is_refused);
   tcase_add_test(tc, test_second_term_during_cleanup_is_not_fatal);
   tcase_add_test(tc, test_term_after_signals_closed_in_cleanup_is_not_fatal);

@@ -144,7 +144,11 @@ START_TEST(test_reloading_carries_monotonic_usec_of_the_call) {
   int fd = notify_socket(dk_test_path(0, "notify"));
   reloading_is_now(fd);
   close(fd);
-  fd = notify_socket(abstract_name());
+}
+END_TEST
+
+START_TEST(test_reloading_to_an_abstract_socket_carries_monotonic_usec) {
+  int fd = notify_socket(abstract_name());
   reloading_is_now(fd);
   close(fd);
 }
@@ -163,7 +167,12 @@ START_TEST(test_notify_errors_name_what_failed) {
   setenv("NOTIFY_SOCKET", longname, 1);
   ck_assert_int_eq(dk_notify("READY=1"), UV_EINVAL);
   setenv("NOTIFY_SOCKET", "@dk-test-nobody-listens-here", 1);
+#ifdef DK_NO_LINUX_EXTRAS
+  /* Abstract names are Linux's own: refused, not sent somewhere else. */
+  ck_assert_int_eq(dk_notify("READY=1"), UV_ENOTSUP);
+#else
   ck_assert_int_eq(dk_notify("READY=1"), UV_ECONNREFUSED);
+#endif
 }
 END_TEST
 
@@ -675,8 +684,9 @@ static Suite *systemd_suite(void) {
   Suite *s = suite_create("systemd");
   TCase *tc = dk_test_tcase(s, "notify", dk_test_enter_tmpdir, dk_test_leave_tmpdir, 30);
   tcase_add_test(tc, test_notify_to_a_path_socket_is_byte_exact);
-  tcase_add_test(tc, test_notify_to_an_abstract_socket_is_byte_exact);
+  DK_TEST_ADD_LINUX(tc, test_notify_to_an_abstract_socket_is_byte_exact);
   tcase_add_test(tc, test_reloading_carries_monotonic_usec_of_the_call);
+  DK_TEST_ADD_LINUX(tc, test_reloading_to_an_abstract_socket_carries_monotonic_usec);
   tcase_add_test(tc, test_notify_errors_name_what_failed);
   tcase_add_test(tc, test_notify_never_blocks_on_a_full_queue);
   tcase_add_test(tc, test_default_stop_sends_stopping);

@@ -549,9 +549,15 @@ START_TEST(test_send_accepts_every_host_signal) {
   ck_assert_msg(r.status == 0, "send KILL: status %d, %s", r.status, r.err);
   ck_assert_msg(dk_test_wait_exit(pid, 5000), "KILL did not end %ld", (long)pid);
   /* Its last sleep may hold the file still (it inherited it): either
-   * way no daemon the file names runs. */
+   * way no daemon the file names runs. Where the holder of a flock can
+   * not be found, a held file that names an unreaped process is no more
+   * than refused (2). */
   DK_RUN(&r, T, "send", "t.pid", "0");
+#ifdef DK_NO_LINUX_EXTRAS
+  ck_assert_msg(r.status == 1 || r.status == 2, "send 0 after KILL: status %d", r.status);
+#else
   ck_assert_int_eq(r.status, 1);
+#endif
   assert_contains(r.err, "daemoniker: send: t.pid: ");
 }
 END_TEST
@@ -600,6 +606,17 @@ START_TEST(test_stop_of_a_stopped_service_exits_0_and_signals_nobody) {
 }
 END_TEST
 
+/* stop returns once the daemon is gone where a pidfd watches it; without
+ * the Linux extras, once it let go of its pid file, which comes a moment
+ * before its exit. */
+static int gone_after_stop(pid_t pid) {
+#ifdef DK_NO_LINUX_EXTRAS
+  return dk_test_wait_exit(pid, 5000);
+#else
+  return !dk_test_alive(pid);
+#endif
+}
+
 /* A daemon that ignores TERM: stop gives up after its timeout and says it
  * still runs; with --kill it ends it. */
 START_TEST(test_stop_of_a_daemon_ignoring_term) {
@@ -624,7 +641,7 @@ START_TEST(test_stop_of_a_daemon_ignoring_term) {
   DK_RUN(&r, T, "stop", "--timeout=1", "--kill", "deaf.pid");
   took = dk_test_now_ms() - t0;
   ck_assert_msg(r.status == 0, "stop --kill: status %d, stderr '%s'", r.status, r.err);
-  ck_assert_msg(!dk_test_alive(pid), "%ld outlived stop --kill", (long)pid);
+  ck_assert_msg(gone_after_stop(pid), "%ld outlived stop --kill", (long)pid);
   ck_assert_msg(took >= 1000 && took < 4000, "stop --timeout 1 --kill took %lld ms", took);
   DK_RUN(&r, T, "status", "deaf.pid");
   ck_assert_int_eq(r.status, 1);
@@ -640,14 +657,14 @@ START_TEST(test_stop_the_example_server) {
 
   DK_RUN(&r, T, "stop", "echo.pid");
   ck_assert_msg(r.status == 0, "stop: status %d, stderr '%s'", r.status, r.err);
-  ck_assert(!dk_test_alive(pid));
+  ck_assert(gone_after_stop(pid));
   ck_assert(dk_spawn_wait_content(log, "SIGTERM: no new connections", 1000));
   ck_assert_int_eq(access("echo.pid", F_OK), -1);
 
   pid = start_echo_server("echo.pid", "int.log");
   DK_RUN(&r, T, "stop", "--signal", "INT", "echo.pid");
   ck_assert_msg(r.status == 0, "stop --signal INT: status %d, stderr '%s'", r.status, r.err);
-  ck_assert(!dk_test_alive(pid));
+  ck_assert(gone_after_stop(pid));
   ck_assert(dk_spawn_wait_content(dk_test_path(1, "int.log"), "SIGINT: no new connections", 1000));
 
   /* HUP only makes it reopen its log: it still runs when the time is up. */
@@ -898,7 +915,7 @@ static Suite *tool_suite(void) {
   tcase_add_test(tc, test_run_missing_command_fails_in_the_parent);
   tcase_add_test(tc, test_run_non_executable_command_fails_in_the_parent);
   tcase_add_test(tc, test_run_refuses_a_pid_file_held_by_a_live_daemon);
-  tcase_add_test(tc, test_pid_file_kept_by_worker_of_dead_daemon_is_named_everywhere);
+  DK_TEST_ADD_LINUX(tc, test_pid_file_kept_by_worker_of_dead_daemon_is_named_everywhere);
   tcase_add_test(tc, test_run_options_workdir_stdout_stderr);
   tcase_add_test(tc, test_run_without_double_dash);
   tcase_add_test(tc, test_run_unknown_user_fails_in_the_parent);

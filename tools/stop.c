@@ -5,8 +5,8 @@
  * The wait watches the holder, whoever it is (the daemon is rarely our
  * child): a pidfd of it, polled until it exits (Linux 5.3+); then the file
  * is checked again, since a child of the daemon may hold it still. Where
- * there are no pidfds (older kernels, valgrind), or the holder can not be
- * named, the wait blocks in flock(LOCK_SH) on the pid file until the
+ * there are no pidfds (older kernels, valgrind, not Linux, a build without
+ * the Linux extras), or the holder can not be named, the wait blocks in flock(LOCK_SH) on the pid file until the
  * holder lets go of its lock, with an interval timer to end it at the
  * deadline. That lock is taken through a read-only descriptor and dropped
  * at once: a reader's lock neither stops a daemon starting at that moment
@@ -41,8 +41,10 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Linux's own, left out where configure was given --disable-linux-extras
+ * as the library's are. */
 static int pidfd_open_compat(pid_t pid) {
-#ifdef SYS_pidfd_open
+#if defined(__linux__) && !defined(DK_NO_LINUX_EXTRAS) && defined(SYS_pidfd_open)
   return (int)syscall(SYS_pidfd_open, pid, 0);
 #else
   (void)pid;

@@ -57,6 +57,32 @@ static int lock_both(int fd) {
   return record_lock(fd);
 }
 
+/* Four bytes nobody can foresee: the kernel's randomness (getrandom on
+ * Linux, /dev/urandom elsewhere), or the clock's nanoseconds if neither
+ * answers. open, read and close are async-signal-safe; getrandom never
+ * blocks here. */
+static void noise4(unsigned char *noise, unsigned attempt) {
+  struct timespec ts;
+#if DK__LINUX_EXTRAS && defined(SYS_getrandom)
+  if (syscall(SYS_getrandom, noise, 4, 0x1 /* GRND_NONBLOCK */) == 4)
+    return;
+#else
+  ssize_t n = -1;
+  int fd = dk__open_retry("/dev/urandom", O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+  if (fd >= 0) {
+    do
+      n = read(fd, noise, 4);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+  }
+  if (n == 4)
+    return;
+#endif
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  memcpy(noise, &ts.tv_nsec, 4);
+  noise[0] ^= (unsigned char)attempt;
+}
+
 /* The temporary file's name in the pid file's directory: ".daemoniker-<pid>"
  * first, which the caller can clean up after a daemon killed mid-claim;
  * should that be taken (by a squatter: a directory, another user's file),
@@ -66,21 +92,13 @@ void dk__pidfile_temp_name(pid_t pid, unsigned attempt, char *out) {
   char digits[24];
   size_t n = dk__pid_format((long)pid, digits) - 1, len = 12;
   unsigned char noise[4];
-  struct timespec ts;
   int i;
 
   memcpy(out, ".daemoniker-", 12);
   memcpy(out + len, digits, n);
   len += n;
   if (attempt > 0) {
-#ifdef SYS_getrandom
-    if (syscall(SYS_getrandom, noise, sizeof(noise), 0x1 /* GRND_NONBLOCK */) != sizeof(noise))
-#endif
-    {
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      memcpy(noise, &ts.tv_nsec, sizeof(noise));
-      noise[0] ^= (unsigned char)attempt;
-    }
+    noise4(noise, attempt);
     out[len++] = '-';
     for (i = 0; i < 4; i++) {
       out[len++] = hex[noise[i] >> 4];
@@ -198,25 +216,29 @@ static int held_by_a_writer(int fd, const struct stat *st) {
  * start replaced the stale one first: then its file is put back, and this
  * start is the one that runs into it. Only for a stale file that readers
  * pin with their flocks: its own flock can not make two starts take turns.
- * DK_ERUNNING where the file system can not exchange. */
+ * PINNED where the file system can not exchange, and without the Linux
+ * extras (renameat2 is Linux's): such a file is replaced only once its
+ * readers let it go, which a checker's passing lock does at once. */
+#define PINNED 2
 static int exchange_stale(int dirfd, const char *tmp, const char *base, const struct stat *old) {
   struct stat got;
   int err;
-#ifdef SYS_renameat2
+#if DK__LINUX_EXTRAS && defined(SYS_renameat2)
   if (syscall(SYS_renameat2, dirfd, tmp, dirfd, base, RENAME_EXCHANGE) < 0) {
 #else
+  (void)base;
   errno = ENOSYS;
   {
 #endif
     err = errno;
     unlinkat(dirfd, tmp, 0);
-    return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP ? DK_ERUNNING : DK__ERR(err);
+    return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP ? PINNED : DK__ERR(err);
   }
   if (fstatat(dirfd, tmp, &got, AT_SYMLINK_NOFOLLOW) == 0 && dk__same_inode(&got, old)) {
     unlinkat(dirfd, tmp, 0);
     return 0;
   }
-#ifdef SYS_renameat2
+#if DK__LINUX_EXTRAS && defined(SYS_renameat2)
   if (syscall(SYS_renameat2, dirfd, tmp, dirfd, base, RENAME_EXCHANGE) == 0)
     unlinkat(dirfd, tmp, 0);
 #endif
@@ -226,7 +248,7 @@ static int exchange_stale(int dirfd, const char *tmp, const char *base, const st
 enum { NO_FILE, STALE_LOCKED, STALE_PINNED };
 
 /* One try at the file named base in dirfd: 1 to try again (the file
- * changed under us), 0 claimed, or an error. */
+ * changed under us), PINNED, 0 claimed, or an error. */
 static int claim_once(int dirfd, const char *base, uid_t user, const char *path) {
   const int open_flags = O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
   char tmp[64];
@@ -320,9 +342,13 @@ int dk__pidfile_claim(const char *path, uid_t user) {
   if (dirfd < 0)
     return DK__ERR(errno);
   err = 1;
-  for (attempt = 0; attempt < 16 && err == 1; attempt++)
+  for (attempt = 0; attempt < 16 && (err == 1 || err == PINNED); attempt++) {
+    struct timespec pause = { 0, 1000000 };
+    if (err == PINNED)
+      nanosleep(&pause, NULL);
     err = claim_once(dirfd, base, user, path);
+  }
   close(dirfd);
-  return err == 1 ? UV_EAGAIN : err;
+  return err == 1 ? UV_EAGAIN : err == PINNED ? DK_ERUNNING : err;
 }
 

@@ -257,7 +257,7 @@ static int detach(dk_daemonizer_t *dz, const dk_options_t *opts) {
   int sv[2], result, existed, is_daemon;
   pid_t middle;
 
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+  if (dk__socketpair_cloexec(SOCK_STREAM, sv) < 0)
     return DK__ERR(errno);
   /* The daemon points 0-2 at the null device or its logs: a channel end
    * there would be gone before the daemon's first report. */

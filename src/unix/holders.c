@@ -1,11 +1,12 @@
-/* Who holds a pid file's flock, as /proc tells (Linux), without taking any
- * lock and without allocating, so that a daemon may ask between fork and
- * return. Only a holder whose open file is writable counts: the daemon
+/* Who holds a pid file's flock, as /proc tells (Linux; without the Linux
+ * extras nobody can be named), without taking any lock and without
+ * allocating, so that a daemon may ask between fork and return. Only a holder whose open file is writable counts: the daemon
  * opens its pid file for writing, and anybody who can read the file (it is
  * 0644, for `kill $(cat f)`) can flock it through a read-only descriptor,
  * which must neither stop a start nor make a stale file look alive. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -13,7 +14,7 @@
 
 #include "unix.h"
 
-#ifdef __linux__
+#if DK__LINUX_EXTRAS
 
 /* "/proc/<pid>/<what>" without allocating. */
 static void proc_path(char *out, pid_t pid, const char *what) {
@@ -139,11 +140,12 @@ void dk__holders_scan(const struct stat *st, struct dk__holders *h) {
   close(dir);
 }
 #else
+/* Without /proc nothing tells what a process holds; only that a pid
+ * nobody has holds nothing. */
 int dk__holder_check(pid_t pid, const struct stat *st, int *writable) {
-  (void)pid;
   (void)st;
   *writable = 0;
-  return UV_EPERM;
+  return kill(pid, 0) < 0 && errno == ESRCH ? 0 : UV_EPERM;
 }
 
 void dk__holders_scan(const struct stat *st, struct dk__holders *h) {

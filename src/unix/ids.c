@@ -85,8 +85,10 @@ static int keep_groups(dk_daemonizer_t *dz, const gid_t *groups, int n) {
 }
 
 /* How many groups setgroups(2) takes. musl's sysconf answers its own
- * NGROUPS_MAX (32), not the kernel's limit, which Linux publishes here. */
+ * NGROUPS_MAX (32), not the kernel's limit, which Linux publishes here;
+ * elsewhere sysconf is the system's answer. */
 static long groups_max(void) {
+#if DK__LINUX_EXTRAS
   char buf[32];
   ssize_t n;
   long max;
@@ -102,6 +104,7 @@ static long groups_max(void) {
         return max;
     }
   }
+#endif
   return sysconf(_SC_NGROUPS_MAX);
 }
 

@@ -34,21 +34,20 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "unix.h"
 
-/* __GLIBC_PREREQ only where glibc defines it: musl has none, and an
- * undefined function-like macro is an error in #if. */
-#if defined(__linux__) && defined(__GLIBC__)
+/* glibc's __GLIBC_PREREQ is tested only where it is defined: elsewhere
+ * the preprocessor could not parse it. */
+#if DK__LINUX_EXTRAS && defined(__GLIBC__)
 #if __GLIBC_PREREQ(2, 32)
-#define DK__GLIBC_CLONE 1
+#define DK__GLIBC_2_32 1
 #endif
 #endif
 
-#ifdef DK__GLIBC_CLONE
+#ifdef DK__GLIBC_2_32
 #include <sched.h>
 #include <sys/single_threaded.h>
 #define DK__CAN_CLONE 1
@@ -92,17 +91,14 @@
 #define DK__UNPOISON_BELOW(here) ((void)0)
 #endif
 
-/* send(MSG_NOSIGNAL) rather than write(): a daemon whose parent died must
- * get EPIPE, not a SIGPIPE that kills it. */
+/* A send that raises no SIGPIPE rather than write(): a daemon whose parent
+ * died must get EPIPE, not a SIGPIPE that kills it. */
 void dk__send_report(int fd, int kind, int value) {
   struct dk__report r;
-  ssize_t n;
   r.kind = kind;
   r.value = value;
   r.pid = (int)getpid();
-  do
-    n = send(fd, &r, sizeof(r), MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
+  (void)dk__send_nosigpipe(fd, &r, sizeof(r), 0, NULL, 0);
 }
 
 /* The middle's work, either way it was made: returns only in the daemon. */

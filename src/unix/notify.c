@@ -30,6 +30,11 @@ int dk_notify(const char *state) {
   name_len = strlen(name);
   if ((name[0] != '/' && name[0] != '@') || name_len >= sizeof(addr.sun_path))
     return UV_EINVAL;
+#if !DK__LINUX_EXTRAS
+  /* Abstract names are Linux's own. */
+  if (name[0] == '@')
+    return UV_ENOTSUP;
+#endif
   memset(&addr, 0, sizeof(addr));
   addr.sun_family = AF_UNIX;
   memcpy(addr.sun_path, name, name_len);
@@ -40,16 +45,14 @@ int dk_notify(const char *state) {
   addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + name_len +
                          (name[0] == '/' ? 1 : 0));
 
-  fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  fd = dk__socket_cloexec(SOCK_DGRAM);
   if (fd < 0)
     return DK__ERR(errno);
   /* Never blocks: it runs on the application's loop (the watchdog's
    * pings, a status), and a supervisor whose queue is full must not stop
    * the loop; the caller gets UV_EAGAIN instead. */
-  do
-    n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr,
-               addr_len);
-  while (n < 0 && errno == EINTR);
+  n = dk__send_nosigpipe(fd, state, strlen(state), MSG_DONTWAIT, (struct sockaddr *)&addr,
+                         addr_len);
   err = n < 0 ? DK__ERR(errno) : 1;
   close(fd);
   return err;

@@ -16,9 +16,13 @@
  * The cheap proof comes first: F_GETLK names the holder of the record
  * lock. Only when that names somebody else or nobody does /proc tell
  * (Linux): /proc/locks whether the file is flocked at all, and
- * /proc/PID/fdinfo whether a given process holds that flock. A checker
- * never takes a lock itself: a transient lock of its own would make a
- * daemon starting at that moment fail with DK_ERUNNING. */
+ * /proc/PID/fdinfo whether a given process holds that flock. There a
+ * checker never takes a lock itself: a transient lock of its own would
+ * make a daemon starting at that moment fail with DK_ERUNNING. Without
+ * /proc (a BSD, macOS, --disable-linux-extras) the holder of a flock can
+ * not be found: a file whose record lock does not name the pid is held
+ * (UV_EPERM, or DK_ERUNNING once the pid is gone) if a shared flock of
+ * ours is refused, and stale if it is granted. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -27,12 +31,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "unix.h"
+#if DK__LINUX_EXTRAS
+#include <sys/sysmacros.h>
+#endif
 
 /* Reads the pid file open as `fd` from its start: one pread, so that a
  * sender holding the descriptor can read it again. 0 and *pid_out, 1 if
@@ -85,7 +92,7 @@ pid_t dk__pidfile_lock_holder(int fd) {
   return 0;
 }
 
-#ifdef __linux__
+#if DK__LINUX_EXTRAS
 /* The device /proc/locks names the file by: its superblock's, which on
  * btrfs is not the subvolume's st_dev. mountinfo gives it for the mount
  * the descriptor is on (its "mnt_id" in fdinfo). */
@@ -169,14 +176,14 @@ pid_t dk__pidfile_holder(const char *path) {
  * pid, 0 if it is out of sight: another pid namespace, or a process we
  * may not look into). */
 static int anybody_holds(struct dk__proof *p) {
-#ifdef __linux__
+#if DK__LINUX_EXTRAS
   struct dk__holders h;
 #endif
   /* A write record lock needs a writable descriptor: a daemon's. Its pid
    * is 0 when the holder is outside our pid namespace. */
   if (dk__pidfile_write_locked(p->fd, &p->holder))
     return 1;
-#ifdef __linux__
+#if DK__LINUX_EXTRAS
   if (flock_state(p->fd, &p->st) != EXCLUSIVE)
     return 0;
   /* One open file holds it: a process we can see sharing it tells whether
@@ -185,7 +192,18 @@ static int anybody_holds(struct dk__proof *p) {
   p->holder = h.writer;
   return h.writer > 0 || (h.readers == 0 && h.unseen > 0);
 #else
-  return 0;
+  /* Nothing tells who holds a flock, nor whether it is held: a shared
+   * flock of our own, let go at once, is the one way to ask. It is
+   * refused only by an exclusive one, which is then taken for a daemon's
+   * (a reader's can not be told from it). Our own held descriptor must
+   * not be asked: its lock would be changed, not tested. */
+  if (p->own)
+    return 1;
+  if (dk__flock_retry(p->fd, LOCK_SH | LOCK_NB) == 0) {
+    dk__flock_retry(p->fd, LOCK_UN);
+    return 0;
+  }
+  return errno == EWOULDBLOCK;
 #endif
 }
 
@@ -206,7 +224,7 @@ static int named_holds(struct dk__proof *p) {
 }
 
 static int pidfd_open_compat(pid_t pid) {
-#ifdef SYS_pidfd_open
+#if DK__LINUX_EXTRAS && defined(SYS_pidfd_open)
   return (int)syscall(SYS_pidfd_open, pid, 0);
 #else
   (void)pid;

@@ -10,14 +10,17 @@
 
 /* The pidfd from dk__prove pins the process we checked: if it dies and its
  * pid is reused between the check and the signal, the signal fails with
- * ESRCH instead of reaching the newcomer. Kernels before 5.3 have none;
- * there the window is the few microseconds between check and kill(). */
+ * ESRCH instead of reaching the newcomer. Kernels before 5.3 have none,
+ * nor has any other system (or a build without the Linux extras): there
+ * the window is the few microseconds between check and kill(). */
 int dk__send_pinned(int pidfd, pid_t pid, int host_signum) {
   int r;
-#ifdef SYS_pidfd_send_signal
+#if DK__LINUX_EXTRAS && defined(SYS_pidfd_send_signal)
   if (pidfd >= 0)
     r = (int)syscall(SYS_pidfd_send_signal, pidfd, host_signum, NULL, 0);
   else
+#else
+  (void)pidfd;
 #endif
     r = kill(pid, host_signum);
   if (r == 0)

@@ -49,8 +49,8 @@ void dk_sender_close(dk_sender_t *s) {
 static int is_the_file_kept(const dk_sender_t *s, const struct stat *st) {
   return s->dev == (unsigned long long)st->st_dev && s->ino == (unsigned long long)st->st_ino &&
          s->mode == (unsigned)st->st_mode && s->uid == (unsigned)st->st_uid &&
-         s->gid == (unsigned)st->st_gid && s->ctime_sec == (long long)st->st_ctim.tv_sec &&
-         s->ctime_nsec == (long)st->st_ctim.tv_nsec;
+         s->gid == (unsigned)st->st_gid && s->ctime_sec == (long long)st->st_ctime &&
+         s->ctime_nsec == DK__CTIME_NSEC(st);
 }
 
 /* 1 if what was kept still holds: the path, the pid, the lock. */
@@ -87,8 +87,8 @@ static int full(dk_sender_t *s, int host_signum, pid_t *pid_out) {
     s->mode = (unsigned)p.st.st_mode;
     s->uid = (unsigned)p.st.st_uid;
     s->gid = (unsigned)p.st.st_gid;
-    s->ctime_sec = (long long)p.st.st_ctim.tv_sec;
-    s->ctime_nsec = (long)p.st.st_ctim.tv_nsec;
+    s->ctime_sec = (long long)p.st.st_ctime;
+    s->ctime_nsec = DK__CTIME_NSEC(&p.st);
   } else {
     dk__proof_release(&p);
   }

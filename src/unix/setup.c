@@ -54,7 +54,7 @@ static int next_kept(int from, const int *keep, size_t nkeep, int also_keep) {
 }
 
 static int close_range_compat(unsigned lo, unsigned hi) {
-#ifdef SYS_close_range
+#if DK__LINUX_EXTRAS && defined(SYS_close_range)
   if (syscall(SYS_close_range, lo, hi, 0) == 0)
     return 0;
   return -1;
@@ -66,7 +66,7 @@ static int close_range_compat(unsigned lo, unsigned hi) {
 #endif
 }
 
-#ifdef __linux__
+#if DK__LINUX_EXTRAS
 #include <dirent.h>
 /* Kernels before 5.9 lack close_range: read /proc/self/fd with getdents64
  * on a stack buffer (opendir would allocate). Closing while listing may
@@ -129,7 +129,7 @@ int dk__close_inherited(const int *keep, size_t nkeep, int also_keep) {
       return 0;
     lo = k + 1;
   }
-#ifdef __linux__
+#if DK__LINUX_EXTRAS
   if (close_by_proc(keep, nkeep, also_keep) == 0)
     return 0;
 #endif

@@ -130,7 +130,7 @@ static int check_loop(uv_loop_t *loop) {
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0)
     return UV_EBADF;
-#ifdef __linux__
+#if DK__LINUX_EXTRAS
   {
     char path[40], target[64];
     ssize_t n;

@@ -24,7 +24,7 @@
 
 /* Descriptors that only look names up: a directory that may be searched
  * but not read is walked all the same. */
-#if defined(O_PATH)
+#if DK__LINUX_EXTRAS && defined(O_PATH)
 #define DK__DIR_FLAGS (O_PATH | O_DIRECTORY | O_CLOEXEC)
 #elif defined(O_SEARCH)
 #define DK__DIR_FLAGS (O_SEARCH | O_DIRECTORY | O_CLOEXEC)
@@ -64,8 +64,11 @@ static void walk_enter(struct dk__walk *w, int dir) {
 }
 
 /* A link in /proc (/proc/self/fd/N, where /dev/stdout leads) names an
- * open file, not a path: the kernel follows it, it can not be read. */
+ * open file, not a path: the kernel follows it, it can not be read.
+ * Without the Linux extras every link is read as a path (a BSD's or
+ * macOS's /dev/fd/N is no link). */
 static int in_proc(struct dk__walk *w, const struct stat *st) {
+#if DK__LINUX_EXTRAS
   struct stat ps;
   if (w->have_proc == 0) {
     w->have_proc = -1;
@@ -75,6 +78,11 @@ static int in_proc(struct dk__walk *w, const struct stat *st) {
     }
   }
   return w->have_proc == 1 && st->st_dev == w->proc_dev;
+#else
+  (void)w;
+  (void)st;
+  return 0;
+#endif
 }
 
 /* The link `w->name`: refused (<0), for the kernel to follow (1), or

@@ -2,12 +2,44 @@
 #ifndef DK_UNIX_H
 #define DK_UNIX_H
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include "../internal.h"
 
 /* On POSIX libuv's codes are negated errno values. */
 #define DK__ERR(e) (-(e))
+
+/* 1 where the POSIX half may use what only Linux has: pidfds, close_range,
+ * /proc, getdents64, clone, abstract socket names, SOCK_CLOEXEC and
+ * MSG_NOSIGNAL. 0 elsewhere and with configure --disable-linux-extras,
+ * which builds on Linux the code a BSD or macOS build runs. */
+#if defined(__linux__) && !defined(DK_NO_LINUX_EXTRAS)
+#define DK__LINUX_EXTRAS 1
+#else
+#define DK__LINUX_EXTRAS 0
+#endif
+
+/* The change time's nanoseconds, however struct stat spells them (0 where
+ * it has none: the change time is then known to the second). */
+#if defined(HAVE_STRUCT_STAT_ST_CTIM_TV_NSEC)
+#define DK__CTIME_NSEC(st) ((long)(st)->st_ctim.tv_nsec)
+#elif defined(HAVE_STRUCT_STAT_ST_CTIMESPEC_TV_NSEC)
+#define DK__CTIME_NSEC(st) ((long)(st)->st_ctimespec.tv_nsec)
+#else
+#define DK__CTIME_NSEC(st) 0L
+#endif
+
+/* sockets.c: AF_UNIX sockets that are close-on-exec and never raise
+ * SIGPIPE, made and written the same way everywhere: where the kernel has
+ * no SOCK_CLOEXEC, FD_CLOEXEC is set right after (a thread of the caller's
+ * that forks and execs in between inherits the descriptor); where send
+ * takes no MSG_NOSIGNAL, SO_NOSIGPIPE, or else SIGPIPE blocked in the
+ * calling thread across the send and taken back. Async-signal-safe. */
+int dk__socket_cloexec(int type);
+int dk__socketpair_cloexec(int type, int sv[2]);
+ssize_t dk__send_nosigpipe(int fd, const void *buf, size_t len, int flags,
+                           const struct sockaddr *to, socklen_t to_len);
 
 /* pidfile.c: claiming and dropping run in the daemon after fork: they
  * neither allocate nor lock. dk__pidfile_prepare runs before the fork. */
