@@ -228,6 +228,14 @@ static pid_t clone_middle(int fd, int *is_daemon) {
 }
 #endif
 
+int dk__middle_is_cloned(void) {
+#ifdef DK__CAN_CLONE
+  return may_share_memory();
+#else
+  return 0;
+#endif
+}
+
 pid_t dk__start_middle(int fd, int *is_daemon) {
   pid_t pid;
 

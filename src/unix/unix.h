@@ -123,6 +123,9 @@ void dk__reset_signals(void);
 /* middle.c: the process between the caller and the daemon. Returns its pid
  * (or -1, errno set) in the caller, 0 with *is_daemon set in the daemon. */
 pid_t dk__start_middle(int report_fd, int *is_daemon);
+/* 1 if this process would make the middle by clone (glibc 2.32+, the
+ * Linux extras, one thread, not under valgrind), 0 if by fork. */
+int dk__middle_is_cloned(void);
 void dk__send_report(int fd, int kind, int value);
 int dk__close_inherited(const int *keep, size_t nkeep, int also_keep);
 /* `user`: the uid the daemon runs as; the rules for the files it opens are
