@@ -241,6 +241,13 @@ static void start_service(const char *scenario) {
   start_service_command(cmd);
 }
 
+/* The service started and RUNNING, its loop running. */
+static void start_running(const char *scenario, SERVICE_STATUS_PROCESS *st) {
+  start_service(scenario);
+  ck_assert(wait_state(SERVICE_RUNNING, 10000, st));
+  ck_assert(wait_for_event("running"));
+}
+
 static void control(DWORD code) {
   SERVICE_STATUS ss;
   ck_assert_msg(ControlService(svc, code, &ss), "ControlService(%lu): error %lu", code,
@@ -264,6 +271,28 @@ static void assert_stopped_cleanly(void) {
   ck_assert(dk_win_has_event("main returns"));
 }
 
+/* STOPPED with the library's error `r` as its service-specific code. */
+static void assert_stopped_with_the_librarys_code(int r) {
+  SERVICE_STATUS_PROCESS st;
+  ck_assert_msg(wait_state(SERVICE_STOPPED, 10000, &st), "state %lu, not STOPPED",
+                st.dwCurrentState);
+  ck_assert_uint_eq(st.dwWin32ExitCode, ERROR_SERVICE_SPECIFIC_ERROR);
+  ck_assert_uint_eq(st.dwServiceSpecificExitCode, (DWORD)-r);
+}
+
+/* DeleteService on the stopped service: the SCM then knows no such name. */
+static void assert_delete_service_removes_it(void) {
+  SC_HANDLE gone;
+  DWORD error;
+  ck_assert(DeleteService(svc));
+  CloseServiceHandle(svc);
+  svc = NULL;
+  gone = OpenServiceW(scm, svc_name, SERVICE_QUERY_STATUS);
+  error = GetLastError();
+  ck_assert_ptr_null(gone);
+  ck_assert_uint_eq(error, ERROR_SERVICE_DOES_NOT_EXIST);
+}
+
 static long pid_in_file(const char *path) {
   char text[32];
   return dk_win_read_text(path, text, sizeof(text)) > 0 ? strtol(text, NULL, 10) : -1;
@@ -271,8 +300,7 @@ static long pid_in_file(const char *path) {
 
 START_TEST(test_stop_runs_the_default_term_handler_and_the_service_stops_with_exit_code_0) {
   SERVICE_STATUS_PROCESS st;
-  SC_HANDLE gone;
-  DWORD pid, error;
+  DWORD pid;
 
   start_service("plain");
   ck_assert_msg(wait_state(SERVICE_RUNNING, 10000, &st), "state %lu, not RUNNING",
@@ -295,13 +323,7 @@ START_TEST(test_stop_runs_the_default_term_handler_and_the_service_stops_with_ex
   assert_stopped_cleanly();
   ck_assert(!dk_win_exists(dk_win_path(0, "s.pid")));
 
-  ck_assert(DeleteService(svc));
-  CloseServiceHandle(svc);
-  svc = NULL;
-  gone = OpenServiceW(scm, svc_name, SERVICE_QUERY_STATUS);
-  error = GetLastError();
-  ck_assert_ptr_null(gone);
-  ck_assert_uint_eq(error, ERROR_SERVICE_DOES_NOT_EXIST);
+  assert_delete_service_removes_it();
 }
 END_TEST
 
@@ -326,9 +348,7 @@ END_TEST
 START_TEST(test_stop_waits_for_the_term_callback_to_finish_its_work) {
   SERVICE_STATUS_PROCESS st;
 
-  start_service("finish");
-  ck_assert(wait_state(SERVICE_RUNNING, 10000, &st));
-  ck_assert(wait_for_event("running"));
+  start_running("finish", &st);
   control(SERVICE_CONTROL_STOP);
   ck_assert(wait_for_event("SIGTERM on-loop"));
   /* The application's callback has it: nothing stops behind its back. */
@@ -345,10 +365,8 @@ END_TEST
 START_TEST(test_paramchange_reaches_the_hup_callback) {
   SERVICE_STATUS_PROCESS st;
 
-  start_service("hup");
-  ck_assert(wait_state(SERVICE_RUNNING, 10000, &st));
+  start_running("hup", &st);
   ck_assert(st.dwControlsAccepted & SERVICE_ACCEPT_PARAMCHANGE);
-  ck_assert(wait_for_event("running"));
   control(SERVICE_CONTROL_PARAMCHANGE);
   ck_assert(wait_for_event("SIGHUP on-loop"));
   query(&st);
@@ -360,16 +378,11 @@ START_TEST(test_paramchange_reaches_the_hup_callback) {
 END_TEST
 
 START_TEST(test_ready_error_stops_the_service_with_the_librarys_code) {
-  SERVICE_STATUS_PROCESS st;
-
   start_service("fail");
   ck_assert(wait_for_event("daemonize DK_DAEMON"));
   ck_assert(dk_win_exists(dk_win_path(0, "s.pid")));
   touch("go");
-  ck_assert_msg(wait_state(SERVICE_STOPPED, 10000, &st), "state %lu, not STOPPED",
-                st.dwCurrentState);
-  ck_assert_uint_eq(st.dwWin32ExitCode, ERROR_SERVICE_SPECIFIC_ERROR);
-  ck_assert_uint_eq(st.dwServiceSpecificExitCode, (DWORD)-UV_EADDRINUSE);
+  assert_stopped_with_the_librarys_code(UV_EADDRINUSE);
   ck_assert_uint_ne(process_exit_code(), 0);
   ck_assert(!dk_win_has_event("ready returned")); /* the process ended in dk_ready */
   ck_assert(!dk_win_exists(dk_win_path(0, "s.pid")));
@@ -379,7 +392,6 @@ END_TEST
 /* A set-up that fails (here: no such workdir) is a failed start. Wine's
  * StartServiceW may see the STOPPED before it returns and say so. */
 START_TEST(test_failed_set_up_stops_the_service_with_the_librarys_code) {
-  SERVICE_STATUS_PROCESS st;
   WCHAR cmd[2 * MAX_PATH + 64];
   DWORD error = 0;
 
@@ -394,10 +406,7 @@ START_TEST(test_failed_set_up_stops_the_service_with_the_librarys_code) {
     error = GetLastError();
   ck_assert_msg(error == 0 || error == ERROR_SERVICE_REQUEST_TIMEOUT, "StartServiceW: error %lu",
                 error);
-  ck_assert_msg(wait_state(SERVICE_STOPPED, 10000, &st), "state %lu, not STOPPED",
-                st.dwCurrentState);
-  ck_assert_uint_eq(st.dwWin32ExitCode, ERROR_SERVICE_SPECIFIC_ERROR);
-  ck_assert_uint_eq(st.dwServiceSpecificExitCode, (DWORD)-UV_ENOENT);
+  assert_stopped_with_the_librarys_code(UV_ENOENT);
   ck_assert(wait_for_event("daemonize ENOENT"));
 }
 END_TEST
@@ -405,9 +414,7 @@ END_TEST
 START_TEST(test_service_without_a_pid_file_gets_stop_on_its_loop) {
   SERVICE_STATUS_PROCESS st;
 
-  start_service("nopid");
-  ck_assert(wait_state(SERVICE_RUNNING, 10000, &st));
-  ck_assert(wait_for_event("running"));
+  start_running("nopid", &st);
   ck_assert(!dk_win_has_event("signals"));
   control(SERVICE_CONTROL_STOP);
   assert_stopped_cleanly();
@@ -557,8 +564,6 @@ START_TEST(test_echo_server_service_serves_a_loopback_client_until_sc_stop) {
   WCHAR exe[MAX_PATH], cmd[3 * MAX_PATH + 64], args[96];
   char want[64];
   const char *why;
-  SC_HANDLE gone;
-  DWORD error;
   int port = free_loopback_port();
 
   echo_server_path(exe, MAX_PATH);
@@ -584,13 +589,7 @@ START_TEST(test_echo_server_service_serves_a_loopback_client_until_sc_stop) {
   ck_assert_ptr_nonnull(strstr(echo_log(), "SIGTERM: no new connections"));
   ck_assert_ptr_nonnull(strstr(echo_log(), "stopped, exiting"));
 
-  ck_assert(DeleteService(svc));
-  CloseServiceHandle(svc);
-  svc = NULL;
-  gone = OpenServiceW(scm, svc_name, SERVICE_QUERY_STATUS);
-  error = GetLastError();
-  ck_assert_ptr_null(gone);
-  ck_assert_uint_eq(error, ERROR_SERVICE_DOES_NOT_EXIST);
+  assert_delete_service_removes_it();
 }
 END_TEST
 
@@ -598,8 +597,6 @@ int main(int argc, char **argv) {
   WSADATA wsa;
   Suite *s;
   TCase *tc;
-  SRunner *sr;
-  int failed;
 
   if (argc == 4 && strcmp(argv[1], "svc") == 0)
     return service_main(argv[2], argv[3]);
@@ -621,10 +618,5 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_the_service_binary_run_from_a_console_runs_in_the_foreground);
   tcase_add_test(tc, test_echo_server_service_serves_a_loopback_client_until_sc_stop);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_set_fork_status(sr, CK_NOFORK);
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_win_run(s);
 }

@@ -1040,8 +1040,6 @@ int main(int argc, char **argv) {
   dk_daemonizer_t dz;
   Suite *s;
   TCase *tc;
-  SRunner *sr;
-  int failed;
 
   GetEnvironmentVariableA("DK_DAEMONIZER_PIPE", marker_at_entry, sizeof(marker_at_entry));
   early_child();
@@ -1096,10 +1094,5 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_squatted_event_name_is_refused);
   tcase_add_test(tc, test_console_programs_the_daemon_starts_share_its_hidden_console);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_set_fork_status(sr, CK_NOFORK);
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_win_run(s);
 }

@@ -70,3 +70,13 @@ int dk_win_wait_for_event(const char *line, DWORD ms) {
   } while (GetTickCount() - start < ms);
   return 0;
 }
+
+int dk_win_run(Suite *s) {
+  SRunner *sr = srunner_create(s);
+  int failed;
+  srunner_set_fork_status(sr, CK_NOFORK);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}

@@ -4,6 +4,7 @@
 #ifndef DK_TEST_WIN_FIXTURE_H
 #define DK_TEST_WIN_FIXTURE_H
 
+#include <check.h>
 #include <stddef.h>
 
 #include "daemoniker.h" /* uv.h brings winsock2.h, which must come first */
@@ -29,5 +30,9 @@ void dk_win_note(const char *where, const char *fmt, const char *arg);
  * `ms` at most. */
 int dk_win_has_event(const char *line);
 int dk_win_wait_for_event(const char *line, DWORD ms);
+
+/* Runs the suite in this process (the tests start their own processes
+ * and services); 0 if every test passed, else 1. */
+int dk_win_run(Suite *s);
 
 #endif
