@@ -1054,6 +1054,15 @@ static void assert_ids(pid_t pid, uid_t uid, gid_t gid) {
   ck_assert_int_eq(dk_test_status_field(pid, "Gid", 10), gid);
 }
 
+/* t's daemon, launched, runs as uid:gid with gid its only group. */
+static void assert_runs_as_only(struct td *t, uid_t uid, gid_t gid) {
+  gid_t want[1];
+  ck_assert_int_eq(td_launch(t, NULL, NULL, 0), DK_PARENT);
+  assert_ids(t->pid, uid, gid);
+  want[0] = gid;
+  assert_groups(t->pid, want, 1);
+}
+
 START_TEST(test_user_in_more_than_64_groups_gets_them_all) {
   static gid_t want[4096];
   struct passwd *pw;
@@ -1076,7 +1085,6 @@ START_TEST(test_group_with_a_16k_line_is_found) {
   struct passwd *pw;
   struct group *gr;
   struct td t;
-  gid_t want[1];
   /* registered with DK_TEST_ADD_ROOT_USERS: it switches users */
   pw = test_user("dk-test");
   gr = getgrnam("dk-big");
@@ -1090,11 +1098,8 @@ START_TEST(test_group_with_a_16k_line_is_found) {
   td_init(&t, "d.pid");
   t.opts.user = "dk-test";
   t.opts.group = "dk-big";
-  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
-  assert_ids(t.pid, pw->pw_uid, gr->gr_gid);
   /* dk-test is a member of no group: only the one it runs as. */
-  want[0] = gr->gr_gid;
-  assert_groups(t.pid, want, 1);
+  assert_runs_as_only(&t, pw->pw_uid, gr->gr_gid);
   td_release(&t);
 }
 END_TEST
@@ -1103,7 +1108,7 @@ START_TEST(test_numeric_user_with_passwd_entry_takes_its_gid_and_groups) {
   char uid_text[32];
   struct passwd *pw;
   uid_t uid;
-  gid_t gid, want[1];
+  gid_t gid;
   struct td t;
   /* registered with DK_TEST_ADD_ROOT_USERS: it switches users */
   pw = test_user("dk-other");
@@ -1113,10 +1118,7 @@ START_TEST(test_numeric_user_with_passwd_entry_takes_its_gid_and_groups) {
   ck_assert_ptr_null(getpwnam(uid_text)); /* a number, not a name */
   td_init(&t, "d.pid");
   t.opts.user = uid_text;
-  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
-  assert_ids(t.pid, uid, gid);
-  want[0] = gid;
-  assert_groups(t.pid, want, 1);
+  assert_runs_as_only(&t, uid, gid);
   td_release(&t);
 }
 END_TEST
@@ -1124,7 +1126,7 @@ END_TEST
 START_TEST(test_numeric_group_with_entry_is_used) {
   char gid_text[32];
   uid_t uid;
-  gid_t gid, want[1];
+  gid_t gid;
   struct td t;
   /* registered with DK_TEST_ADD_ROOT_USERS: it switches users */
   uid = test_user("dk-test")->pw_uid; /* getpwnam's entry is static */
@@ -1135,10 +1137,7 @@ START_TEST(test_numeric_group_with_entry_is_used) {
   td_init(&t, "d.pid");
   t.opts.user = "dk-test";
   t.opts.group = gid_text;
-  ck_assert_int_eq(td_launch(&t, NULL, NULL, 0), DK_PARENT);
-  assert_ids(t.pid, uid, gid);
-  want[0] = gid;
-  assert_groups(t.pid, want, 1);
+  assert_runs_as_only(&t, uid, gid);
   td_release(&t);
 }
 END_TEST
@@ -1370,6 +1369,17 @@ static ssize_t recv_with_deadline(int fd, char *buf, size_t size, int timeout_ms
   return n;
 }
 
+/* A daemonizer and options for one that stays in this process: flags
+ * (DK_FOREGROUND or DK_SERVICE and more), pid_file, the test's directory. */
+static void in_place_options(dk_daemonizer_t *dz, dk_options_t *opts, const char *pid_file,
+                             unsigned flags) {
+  dk_daemonizer_init(dz);
+  dk_options_init(opts);
+  opts->pid_file = pid_file;
+  opts->workdir = dk_test_dir();
+  opts->flags = flags;
+}
+
 /* Runs a foreground daemon in a child: it waits for `go` before dk_ready
  * (with DK_WAIT_READY), then for `release` before exiting. */
 static pid_t run_foreground_child(unsigned flags, int go[2], int release[2]) {
@@ -1383,11 +1393,7 @@ static pid_t run_foreground_child(unsigned flags, int go[2], int release[2]) {
     close(release[1]);
     dk_daemonizer_t dz;
     dk_options_t opts;
-    dk_daemonizer_init(&dz);
-    dk_options_init(&opts);
-    opts.pid_file = "fg.pid";
-    opts.workdir = dk_test_dir();
-    opts.flags = DK_FOREGROUND | flags;
+    in_place_options(&dz, &opts, "fg.pid", DK_FOREGROUND | flags);
     if (dk_daemonize(&dz, &opts, NULL, 0) != DK_DAEMON)
       _exit(10);
     if (flags & DK_WAIT_READY) {
@@ -1454,23 +1460,25 @@ START_TEST(test_foreground_wait_ready_notifies_only_at_dk_ready) {
 }
 END_TEST
 
-START_TEST(test_foreground_stays_attached_and_keeps_stdio) {
+/* dk_daemonize with opts (DK_FOREGROUND or DK_SERVICE) outside a service
+ * manager: DK_DAEMON in this very process, its stdout the one it had. */
+static void assert_daemonizes_in_place(dk_daemonizer_t *dz, const dk_options_t *opts) {
   char before[PATH_MAX], after[PATH_MAX];
-  dk_daemonizer_t dz;
-  dk_options_t opts;
   unsetenv("NOTIFY_SOCKET");
   proc_link(getpid(), "fd/1", before, sizeof(before));
-  dk_daemonizer_init(&dz);
-  dk_options_init(&opts);
-  opts.pid_file = "fg.pid";
-  opts.workdir = dk_test_dir();
-  opts.umask = 022;
-  opts.flags = DK_FOREGROUND;
-  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), DK_DAEMON);
-  ck_assert_int_eq(dk_daemon_pid(&dz), getpid());
-  ck_assert_int_eq(dk_test_pid_in_file("fg.pid"), getpid());
+  ck_assert_int_eq(dk_daemonize(dz, opts, NULL, 0), DK_DAEMON);
+  ck_assert_int_eq(dk_daemon_pid(dz), getpid());
   proc_link(getpid(), "fd/1", after, sizeof(after));
   ck_assert_str_eq(after, before);
+}
+
+START_TEST(test_foreground_stays_attached_and_keeps_stdio) {
+  dk_daemonizer_t dz;
+  dk_options_t opts;
+  in_place_options(&dz, &opts, "fg.pid", DK_FOREGROUND);
+  opts.umask = 022;
+  assert_daemonizes_in_place(&dz, &opts);
+  ck_assert_int_eq(dk_test_pid_in_file("fg.pid"), getpid());
   ck_assert_int_eq(dk_test_status_field(getpid(), "Umask", 8), 022);
   dk_daemonizer_cleanup(&dz);
   ck_assert_int_eq(access("fg.pid", F_OK), -1);
@@ -1481,20 +1489,11 @@ END_TEST
 /* systemd and its kind start services in the foreground: DK_SERVICE is
  * DK_FOREGROUND here, and needs no pid file. */
 START_TEST(test_service_stays_attached_without_a_pid_file) {
-  char before[PATH_MAX], after[PATH_MAX];
   dk_daemonizer_t dz;
   dk_options_t opts;
-  unsetenv("NOTIFY_SOCKET");
-  proc_link(getpid(), "fd/1", before, sizeof(before));
-  dk_daemonizer_init(&dz);
-  dk_options_init(&opts);
-  opts.workdir = dk_test_dir();
-  opts.flags = DK_SERVICE;
-  ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), DK_DAEMON);
-  ck_assert_int_eq(dk_daemon_pid(&dz), getpid());
+  in_place_options(&dz, &opts, NULL, DK_SERVICE);
+  assert_daemonizes_in_place(&dz, &opts);
   ck_assert_ptr_null(dk_daemonizer_pid_file(&dz));
-  proc_link(getpid(), "fd/1", after, sizeof(after));
-  ck_assert_str_eq(after, before);
   dk_daemonizer_cleanup(&dz);
 }
 END_TEST
