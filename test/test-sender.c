@@ -84,6 +84,16 @@ static void assert_reaches(dk_sender_t *s, struct dk_test_sigd *d, int base_fds)
 static const struct dk_test_cmd usr_cmds[] = { { DK_TEST_SET_A, DK_SIGUSR1 },
                                                { DK_TEST_SET_A, DK_SIGUSR2 } };
 
+/* A daemon on d.pid that takes usr_cmds, and a sender of d.pid made: the
+ * descriptors this process had open before the sender. */
+static int launch_with_sender(struct dk_test_sigd *d, dk_sender_t *s) {
+  int base;
+  ck_assert_int_eq(dk_test_sigd_launch(d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
+  base = dk_test_count_fds();
+  ck_assert_int_eq(dk_sender_init(s, "d.pid"), 0);
+  return base;
+}
+
 /* --- init and close ------------------------------------------------------- */
 
 START_TEST(test_init_refuses_null_and_too_long_paths) {
@@ -117,10 +127,7 @@ END_TEST
 START_TEST(test_close_releases_descriptors_and_is_idempotent) {
   struct dk_test_sigd d;
   dk_sender_t s;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&d, &s);
   ck_assert_int_eq(dk_test_count_fds(), base); /* init does no I/O */
   assert_reaches(&s, &d, base);
   dk_sender_close(&s);
@@ -149,9 +156,7 @@ START_TEST(test_cached_sender_reaches_live_daemon_repeatedly) {
   dk_sender_t s;
   uv_pid_t pid = 0;
   int i, base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  base = launch_with_sender(&d, &s);
   s.data = &d;
   for (i = 0; i < 200; i++) {
     int signum = i % 2 ? DK_SIGUSR2 : DK_SIGUSR1;
@@ -207,9 +212,7 @@ START_TEST(test_without_record_lock_nothing_is_kept) {
   dk_sender_t s;
   uv_pid_t pid = 0;
   int i, base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   /* The daemon closes a descriptor of its pid file: its record lock goes,
    * its flock stays, and only /proc can tell it holds the file. */
@@ -232,10 +235,7 @@ END_TEST
 START_TEST(test_garbage_pid_file_is_ebadpidfile) {
   struct dk_test_sigd d;
   dk_sender_t s;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   /* Rewritten in place: the same inode, still locked by the daemon. */
   ck_assert_int_eq(dk_test_write_file("d.pid", "garbage\n"), 0);
@@ -262,10 +262,7 @@ END_TEST
 START_TEST(test_removed_pid_file_is_enoent) {
   struct dk_test_sigd d;
   dk_sender_t s;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   /* The kept descriptor still reads the file and the daemon still holds
    * its lock: only the name tells. */
@@ -283,10 +280,7 @@ START_TEST(test_file_rewritten_to_name_another_pid_is_refused) {
   struct dk_test_sigd d;
   dk_sender_t s;
   pid_t innocent = dk_test_spawn_sleep();
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   /* Same inode, the daemon still holds its lock, but the file names a
    * `sleep` now: dk_send refuses that, so the kept sender must too,
@@ -350,10 +344,7 @@ START_TEST(test_new_daemon_after_the_old_one_is_reached_at_once) {
   struct dk_test_sigd old, d;
   dk_sender_t s;
   ino_t ino;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&old, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&old, &s);
   assert_reaches(&s, &old, base);
   ino = inode_of("d.pid");
   if (_i == 0)
@@ -375,10 +366,7 @@ START_TEST(test_pid_reused_by_unrelated_process_is_stale) {
   struct dk_test_sigd d;
   dk_sender_t s;
   pid_t reuser;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   kill_daemon(&d);
   /* The killed daemon's pid, given to a `sleep`; the file still names it,
@@ -480,9 +468,7 @@ START_TEST(test_pid_reused_by_new_holder_of_the_same_file_is_reached) {
   pid_t holder;
   uv_pid_t pid = 0;
   int release = -1, base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   kill_daemon(&d);
   /* Everything the sender checks before it signals is as it was: the same
