@@ -256,19 +256,25 @@ static int body_writes_stdio(struct td *t) {
   return 0;
 }
 
-START_TEST(test_stdio_lands_in_files_appended) {
+/* t's daemon, launched with body_writes_stdio, appended its stdout to
+ * `out` (which held "earlier\n") and its stderr to `err`. */
+static void assert_stdio_appended(struct td *t, const char *out, const char *err) {
   char buf[256];
+  ck_assert_int_eq(td_launch(t, body_writes_stdio, NULL, 0), DK_PARENT);
+  td_release(t);
+  ck_assert_int_gt(dk_test_read_file(out, buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "earlier\nto stdout\n");
+  ck_assert_int_gt(dk_test_read_file(err, buf, sizeof(buf)), 0);
+  ck_assert_str_eq(buf, "to stderr\n");
+}
+
+START_TEST(test_stdio_lands_in_files_appended) {
   struct td t;
   ck_assert_int_eq(dk_test_write_file("out.log", "earlier\n"), 0);
   td_init(&t, "d.pid");
   t.opts.stdout_path = "out.log"; /* relative to the caller's cwd */
   t.opts.stderr_path = "logs-err.log";
-  ck_assert_int_eq(td_launch(&t, body_writes_stdio, NULL, 0), DK_PARENT);
-  td_release(&t);
-  ck_assert_int_gt(dk_test_read_file("out.log", buf, sizeof(buf)), 0);
-  ck_assert_str_eq(buf, "earlier\nto stdout\n");
-  ck_assert_int_gt(dk_test_read_file("logs-err.log", buf, sizeof(buf)), 0);
-  ck_assert_str_eq(buf, "to stderr\n");
+  assert_stdio_appended(&t, "out.log", "logs-err.log");
 }
 END_TEST
 
@@ -477,7 +483,6 @@ START_TEST(test_daemon_users_symlink_reaches_only_what_that_user_owns) {
 END_TEST
 
 START_TEST(test_daemon_users_own_files_and_symlinks_are_used) {
-  char buf[256];
   struct td t;
   /* registered with DK_TEST_ADD_ROOT_USERS: --user dk-test, started by root */
   ck_assert_int_eq(chmod(dk_test_dir(), 0777), 0);
@@ -488,12 +493,7 @@ START_TEST(test_daemon_users_own_files_and_symlinks_are_used) {
   t.opts.user = "dk-test";
   t.opts.stdout_path = "app.log";
   t.opts.stderr_path = "err.log"; /* dangling: made in the user's directory */
-  ck_assert_int_eq(td_launch(&t, body_writes_stdio, NULL, 0), DK_PARENT);
-  td_release(&t);
-  ck_assert_int_gt(dk_test_read_file("app.log", buf, sizeof(buf)), 0);
-  ck_assert_str_eq(buf, "earlier\nto stdout\n");
-  ck_assert_int_gt(dk_test_read_file("logs/err.log", buf, sizeof(buf)), 0);
-  ck_assert_str_eq(buf, "to stderr\n");
+  assert_stdio_appended(&t, "app.log", "logs/err.log");
 }
 END_TEST
 
@@ -501,7 +501,6 @@ END_TEST
  * path that is a link (/var/log/app.log -> /data/logs/app.log), through a
  * linked directory, to a file there or one the daemon creates. */
 START_TEST(test_stdio_through_own_symlinks_lands_in_targets) {
-  char buf[256];
   struct td t;
   ck_assert_int_eq(mkdir("data", 0755), 0);
   ck_assert_int_eq(dk_test_write_file("data/app.log", "earlier\n"), 0);
@@ -511,12 +510,7 @@ START_TEST(test_stdio_through_own_symlinks_lands_in_targets) {
   td_init(&t, "d.pid");
   t.opts.stdout_path = "app.log";
   t.opts.stderr_path = "logs/err-link"; /* dangling: the daemon creates data/err.log */
-  ck_assert_int_eq(td_launch(&t, body_writes_stdio, NULL, 0), DK_PARENT);
-  td_release(&t);
-  ck_assert_int_gt(dk_test_read_file("data/app.log", buf, sizeof(buf)), 0);
-  ck_assert_str_eq(buf, "earlier\nto stdout\n");
-  ck_assert_int_gt(dk_test_read_file("data/err.log", buf, sizeof(buf)), 0);
-  ck_assert_str_eq(buf, "to stderr\n");
+  assert_stdio_appended(&t, "data/app.log", "data/err.log");
 }
 END_TEST
 
@@ -1250,17 +1244,23 @@ START_TEST(test_symlinked_pid_file_is_refused) {
 }
 END_TEST
 
+/* A DK_WAIT_READY daemon playing `body` gives the parent `want` and
+ * leaves nothing behind. */
+static void assert_wait_ready_fails(body_fn body, int want) {
+  struct td t;
+  td_init(&t, "d.pid");
+  t.opts.flags = DK_WAIT_READY;
+  ck_assert_int_eq(td_launch(&t, body, NULL, 0), want);
+  assert_failed_cleanly(&t, "d.pid");
+}
+
 static int body_ready_with_error(struct td *t) {
   dk_ready(&t->dz, UV_EADDRINUSE);
   exit(1);
 }
 
 START_TEST(test_ready_error_is_the_parents_result) {
-  struct td t;
-  td_init(&t, "d.pid");
-  t.opts.flags = DK_WAIT_READY;
-  ck_assert_int_eq(td_launch(&t, body_ready_with_error, NULL, 0), UV_EADDRINUSE);
-  assert_failed_cleanly(&t, "d.pid");
+  assert_wait_ready_fails(body_ready_with_error, UV_EADDRINUSE);
 }
 END_TEST
 
@@ -1270,11 +1270,7 @@ static int body_exits_early(struct td *t) {
 }
 
 START_TEST(test_daemon_exiting_before_ready_gives_edied) {
-  struct td t;
-  td_init(&t, "d.pid");
-  t.opts.flags = DK_WAIT_READY;
-  ck_assert_int_eq(td_launch(&t, body_exits_early, NULL, 0), DK_EDIED);
-  assert_failed_cleanly(&t, "d.pid");
+  assert_wait_ready_fails(body_exits_early, DK_EDIED);
 }
 END_TEST
 
@@ -1286,11 +1282,7 @@ static int body_crashes(struct td *t) {
 }
 
 START_TEST(test_daemon_crashing_before_ready_leaves_no_pid_file) {
-  struct td t;
-  td_init(&t, "d.pid");
-  t.opts.flags = DK_WAIT_READY;
-  ck_assert_int_eq(td_launch(&t, body_crashes, NULL, 0), DK_EDIED);
-  assert_failed_cleanly(&t, "d.pid");
+  assert_wait_ready_fails(body_crashes, DK_EDIED);
 }
 END_TEST
 
