@@ -588,11 +588,14 @@ static void console_event(DWORD pid, DWORD type) {
   FreeConsole();
 }
 
-static void start_foreground(const char *mode, PROCESS_INFORMATION *pi) {
+/* A foreground process playing `mode`, running, and then Ctrl+C in its
+ * console. */
+static void start_foreground_and_ctrl_c(const char *mode, PROCESS_INFORMATION *pi) {
   char args[MAX_PATH + 32];
   snprintf(args, sizeof(args), "fg %s \"%s\"", mode, dk_win_dir);
   spawn_self(args, CREATE_NEW_CONSOLE, pi);
   ck_assert_msg(wait_for_event("running"), "the foreground process did not start");
+  console_event(pi->dwProcessId, CTRL_C_EVENT);
 }
 
 static DWORD wait_process(PROCESS_INFORMATION *pi) {
@@ -606,8 +609,7 @@ static DWORD wait_process(PROCESS_INFORMATION *pi) {
 
 START_TEST(test_ctrl_c_stops_a_foreground_process_like_sigint_and_removes_its_pid_file) {
   PROCESS_INFORMATION pi;
-  start_foreground("default", &pi);
-  console_event(pi.dwProcessId, CTRL_C_EVENT);
+  start_foreground_and_ctrl_c("default", &pi);
   ck_assert_uint_eq(wait_process(&pi), 0); /* not STATUS_CONTROL_C_EXIT */
   ck_assert(wait_for_event("received SIGINT"));
   ck_assert(!dk_win_exists(dk_win_path(0, "f.pid")));
@@ -618,8 +620,7 @@ END_TEST
  * answers STATUS_NOT_IMPLEMENTED for anything but CTRL_C_EVENT. */
 START_TEST(test_ctrl_c_reaches_the_sigint_callback_on_the_loop_each_time) {
   PROCESS_INFORMATION pi;
-  start_foreground("callback", &pi);
-  console_event(pi.dwProcessId, CTRL_C_EVENT);
+  start_foreground_and_ctrl_c("callback", &pi);
   ck_assert_msg(wait_for_event("SIGINT on-loop"), "Ctrl+C did not reach the callback");
   console_event(pi.dwProcessId, CTRL_C_EVENT);
   ck_assert_uint_eq(wait_process(&pi), 0); /* the second SIGINT stops the loop */
@@ -631,8 +632,7 @@ END_TEST
 
 START_TEST(test_ignored_sigint_survives_ctrl_c) {
   PROCESS_INFORMATION pi;
-  start_foreground("ignore", &pi);
-  console_event(pi.dwProcessId, CTRL_C_EVENT);
+  start_foreground_and_ctrl_c("ignore", &pi);
   ck_assert_int_eq(dk_send(dk_win_path(0, "f.pid"), DK_SIGUSR1), 0);
   ck_assert(wait_for_event("SIGUSR1 on-loop"));
   ck_assert_int_eq(dk_send(dk_win_path(0, "f.pid"), DK_SIGTERM), 0);
