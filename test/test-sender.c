@@ -70,6 +70,15 @@ static void assert_refused(dk_sender_t *s, const char *path, int want, const cha
   ck_assert_int_eq(dk_pid_file_check(path, NULL), want);
 }
 
+/* The same for the sender of d.pid under a live daemon d: and it kept no
+ * descriptor beyond the base_fds open before it, and d heard nothing. */
+static void assert_refused_keeping_nothing(dk_sender_t *s, struct dk_test_sigd *d, int base_fds,
+                                           int want, const char *what) {
+  assert_refused(s, "d.pid", want, what);
+  ck_assert_int_eq(dk_test_count_fds(), base_fds);
+  ck_assert(dk_test_sigd_quiet(d));
+}
+
 /* USR1 through the sender reaches the daemon's callback, and the check
  * names it; afterwards the sender keeps its descriptors (base + kept). */
 static void assert_reaches(dk_sender_t *s, struct dk_test_sigd *d, int base_fds) {
@@ -239,17 +248,13 @@ START_TEST(test_garbage_pid_file_is_ebadpidfile) {
   assert_reaches(&s, &d, base);
   /* Rewritten in place: the same inode, still locked by the daemon. */
   ck_assert_int_eq(dk_test_write_file("d.pid", "garbage\n"), 0);
-  assert_refused(&s, "d.pid", DK_EBADPIDFILE, "garbage written in place");
-  ck_assert_int_eq(dk_test_count_fds(), base);
-  ck_assert(dk_test_sigd_quiet(&d));
+  assert_refused_keeping_nothing(&s, &d, base, DK_EBADPIDFILE, "garbage written in place");
   write_pid("d.pid", d.pid); /* the daemon's own content again */
   assert_reaches(&s, &d, base);
   /* Replaced: another file renamed over the name. */
   ck_assert_int_eq(dk_test_write_file("garbage.pid", "12x\n"), 0);
   ck_assert_int_eq(rename("garbage.pid", "d.pid"), 0);
-  assert_refused(&s, "d.pid", DK_EBADPIDFILE, "garbage renamed over the file");
-  ck_assert_int_eq(dk_test_count_fds(), base);
-  ck_assert(dk_test_sigd_quiet(&d));
+  assert_refused_keeping_nothing(&s, &d, base, DK_EBADPIDFILE, "garbage renamed over the file");
   ck_assert(dk_test_alive_unsignalled(d.pid));
   dk_sender_close(&s);
   /* The daemon's exit leaves a file that is not its own; the harness
@@ -267,9 +272,7 @@ START_TEST(test_removed_pid_file_is_enoent) {
   /* The kept descriptor still reads the file and the daemon still holds
    * its lock: only the name tells. */
   ck_assert_int_eq(unlink("d.pid"), 0);
-  assert_refused(&s, "d.pid", UV_ENOENT, "pid file removed under a live daemon");
-  ck_assert_int_eq(dk_test_count_fds(), base);
-  ck_assert(dk_test_sigd_quiet(&d));
+  assert_refused_keeping_nothing(&s, &d, base, UV_ENOENT, "pid file removed under a live daemon");
   ck_assert(dk_test_alive_unsignalled(d.pid));
   dk_sender_close(&s);
   dk_test_sigd_release(&d);
