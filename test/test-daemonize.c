@@ -363,15 +363,22 @@ static void assert_stdio_refused_making_nothing(struct td *t, const char *path) 
   ck_assert_int_eq(errno, ENOENT);
 }
 
+/* The shared directory laid out (its secret's stat in *secret), `who`'s
+ * symlink at `link` to `target` in the test's directory, and t made. */
+static void lay_symlink_trap(struct td *t, struct stat *secret, const char *who,
+                             const char *target, const char *link) {
+  lay_out_shared_dir(secret);
+  as_user(who, symlink, dk_test_path(1, target), link);
+  td_init(t, "d.pid");
+}
+
 /* _i: which stream, 0 stdin, 1 stdout, 2 stderr. */
 START_TEST(test_stdio_through_another_users_symlink_is_refused) {
   struct stat secret;
   struct td t;
   const char **streams[3];
   /* registered with DK_TEST_ADD_ROOT_USERS: dk-test lays the trap */
-  lay_out_shared_dir(&secret);
-  as_user("dk-test", symlink, dk_test_path(1, "secret"), "sticky/app.log");
-  td_init(&t, "d.pid");
+  lay_symlink_trap(&t, &secret, "dk-test", "secret", "sticky/app.log");
   streams[0] = &t.opts.stdin_path;
   streams[1] = &t.opts.stdout_path;
   streams[2] = &t.opts.stderr_path;
@@ -386,9 +393,7 @@ START_TEST(test_another_users_dangling_symlink_creates_nothing) {
   struct td t;
   /* registered with DK_TEST_ADD_ROOT_USERS; _i: 0 as root, 1 as --user
    * dk-test, whose stdio root opens all the same */
-  lay_out_shared_dir(&secret);
-  as_user("dk-other", symlink, dk_test_path(1, "made-by-root"), "sticky/app.log");
-  td_init(&t, "d.pid");
+  lay_symlink_trap(&t, &secret, "dk-other", "made-by-root", "sticky/app.log");
   if (_i == 1)
     t.opts.user = "dk-test";
   t.opts.stderr_path = "sticky/app.log";
@@ -468,9 +473,7 @@ START_TEST(test_daemon_users_symlink_reaches_only_what_that_user_owns) {
   struct stat secret;
   struct td t;
   /* registered with DK_TEST_ADD_ROOT_USERS */
-  lay_out_shared_dir(&secret);
-  as_user("dk-test", symlink, dk_test_path(1, "secret"), "sticky/app.log");
-  td_init(&t, "d.pid");
+  lay_symlink_trap(&t, &secret, "dk-test", "secret", "sticky/app.log");
   t.opts.user = "dk-test";
   t.opts.stdout_path = "sticky/app.log";
   assert_stdio_refused(&t);
