@@ -126,7 +126,7 @@ static int act(const struct dk_fault *r) {
       return -1; \
   } while (0)
 
-/* The real ones, and the wrappers. */
+/* The real ones; each __wrap_ below is its own declaration. */
 pid_t __real_fork(void);
 int __real_setsid(void);
 int __real_socketpair(int, int, int, int *);
@@ -148,29 +148,6 @@ pid_t __real_waitpid(pid_t, int *, int);
 long __real_syscall(long, ...);
 int __real_clone(int (*)(void *), void *, int, void *, ...);
 void *__real_mmap(void *, size_t, int, int, int, off_t);
-
-pid_t __wrap_fork(void);
-int __wrap_setsid(void);
-int __wrap_socketpair(int, int, int, int *);
-int __wrap_open(const char *, int, ...);
-int __wrap_openat(int, const char *, int, ...);
-int __wrap_flock(int, int);
-int __wrap_fcntl(int, int, ...);
-int __wrap_ftruncate(int, off_t);
-ssize_t __wrap_pwrite(int, const void *, size_t, off_t);
-int __wrap_dup2(int, int);
-int __wrap_chdir(const char *);
-int __wrap_setgroups(size_t, const gid_t *);
-int __wrap_setgid(gid_t);
-int __wrap_setuid(uid_t);
-ssize_t __wrap_send(int, const void *, size_t, int);
-ssize_t __wrap_recv(int, void *, size_t, int);
-int __wrap_poll(struct pollfd *, nfds_t, int);
-pid_t __wrap_waitpid(pid_t, int *, int);
-long __wrap_syscall(long, ...);
-int __wrap_clone(int (*)(void *), void *, int, void *, ...);
-void *__wrap_mmap(void *, size_t, int, int, int, off_t);
-int __wrap_linkat(int, const char *, int, const char *, int);
 int __real_linkat(int, const char *, int, const char *, int);
 
 pid_t __wrap_fork(void) {
@@ -230,26 +207,31 @@ static int needs_mode(int flags) {
   return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-int __wrap_open(const char *path, int flags, ...) {
-  mode_t mode = 0;
-  va_list ap;
-  va_start(ap, flags);
-  if (needs_mode(flags))
-    mode = (mode_t)va_arg(ap, int);
-  va_end(ap);
+/* open (at = 0) and openat, the mode taken from ap as the flags say. */
+static int open_wrapped(int at, int dirfd, const char *path, int flags, va_list ap) {
+  mode_t mode = needs_mode(flags) ? (mode_t)va_arg(ap, int) : 0;
   FAULT(DKF_OPEN, DKF_ANY, path);
+  if (at)
+    return __real_openat(dirfd, path, flags, mode);
   return __real_open(path, flags, mode);
 }
 
-int __wrap_openat(int dirfd, const char *path, int flags, ...) {
-  mode_t mode = 0;
+int __wrap_open(const char *path, int flags, ...) {
   va_list ap;
+  int r;
   va_start(ap, flags);
-  if (needs_mode(flags))
-    mode = (mode_t)va_arg(ap, int);
+  r = open_wrapped(0, AT_FDCWD, path, flags, ap);
   va_end(ap);
-  FAULT(DKF_OPEN, DKF_ANY, path);
-  return __real_openat(dirfd, path, flags, mode);
+  return r;
+}
+
+int __wrap_openat(int dirfd, const char *path, int flags, ...) {
+  va_list ap;
+  int r;
+  va_start(ap, flags);
+  r = open_wrapped(1, dirfd, path, flags, ap);
+  va_end(ap);
+  return r;
 }
 
 int __wrap_flock(int fd, int op) {

@@ -282,6 +282,21 @@ static int port_in_log(const char *log) {
   return atoi(p + strlen("listening on 127.0.0.1:"));
 }
 
+/* Clients of the server whose echo.log names its port, each ending as
+ * `end` says; from here on what they see is after the signal. */
+static void load_the_server(struct client *clients, int end) {
+  start_clients(clients, port_in_log(dk_test_path(1, "echo.log")), end);
+  atomic_store(&signal_sent, 1);
+}
+
+/* `who` (pid) exits with status 0 within 20 s and its pid file is gone. */
+static void assert_exited_cleanly(pid_t pid, const char *who) {
+  int status;
+  ck_assert_msg(dk_spawn_wait(pid, 20000, &status), "%s did not exit", who);
+  ck_assert_int_eq(status, 0);
+  ck_assert_int_eq(access("echo.pid", F_OK), -1);
+}
+
 /* Starts the server as a daemon; returns its pid, read from the pid file. */
 static pid_t start_daemon(const char *grace) {
   struct dk_spawn r;
@@ -355,7 +370,7 @@ START_TEST(test_sigterm_under_load_foreground) {
   struct client clients[NCLIENTS];
   char ready[64];
   const char *log;
-  int nfd, port, status;
+  int nfd;
   pid_t pid;
 
   nfd = notify_socket(dk_test_path(0, "notify"));
@@ -369,16 +384,11 @@ START_TEST(test_sigterm_under_load_foreground) {
   snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%ld\n", (long)pid);
   ck_assert_str_eq(next_notify(nfd, 10000), ready);
   ck_assert_int_eq(dk_test_pid_in_file("echo.pid"), pid);
-  port = port_in_log(dk_test_path(1, "echo.log"));
-
-  start_clients(clients, port, END_SERVER_CLOSES);
-  atomic_store(&signal_sent, 1);
+  load_the_server(clients, END_SERVER_CLOSES);
   ck_assert_int_eq(kill(pid, SIGTERM), 0);
   check_clients(clients);
 
-  ck_assert_msg(dk_spawn_wait(pid, 20000, &status), "the server did not exit");
-  ck_assert_int_eq(status, 0);
-  ck_assert_int_eq(access("echo.pid", F_OK), -1);
+  assert_exited_cleanly(pid, "the server");
   log = check_log_lines(dk_test_path(1, "echo.log"), pid);
   ck_assert_ptr_nonnull(strstr(log, "SIGTERM: no new connections"));
   ck_assert_ptr_nonnull(strstr(log, "grace period over"));
@@ -420,13 +430,11 @@ START_TEST(test_sigterm_under_load_daemon) {
   struct client clients[NCLIENTS];
   long long t0, t1;
   const char *log;
-  int port, status;
+  int status;
   pid_t pid;
 
   pid = start_daemon("30000");
-  port = port_in_log(dk_test_path(1, "echo.log"));
-  start_clients(clients, port, END_CLIENT_CLOSES);
-  atomic_store(&signal_sent, 1);
+  load_the_server(clients, END_CLIENT_CLOSES);
   t0 = dk_test_now_ms();
   ck_assert_int_eq(dk_send("echo.pid", DK_SIGTERM), 0);
   check_clients(clients);
@@ -448,13 +456,10 @@ END_TEST
 /* SIGINT does the same as SIGTERM; a second one closes at once. */
 START_TEST(test_second_sigint_closes_at_once) {
   struct client clients[NCLIENTS];
-  int port, status;
   pid_t pid;
 
   pid = start_daemon("30000");
-  port = port_in_log(dk_test_path(1, "echo.log"));
-  start_clients(clients, port, END_ANY);
-  atomic_store(&signal_sent, 1);
+  load_the_server(clients, END_ANY);
   ck_assert_int_eq(dk_send("echo.pid", DK_SIGINT), 0);
   ck_assert(dk_spawn_wait_content(dk_test_path(1, "echo.log"), "SIGINT: no new connections", 10000));
   /* Served after the signal too: each client got a reply to a request it
@@ -464,9 +469,7 @@ START_TEST(test_second_sigint_closes_at_once) {
   /* Then the connections are cut: a reset may cut replies to requests sent
    * after the first signal, and nothing else. */
   check_clients(clients);
-  ck_assert_msg(dk_spawn_wait(pid, 20000, &status), "the daemon did not exit");
-  ck_assert_int_eq(status, 0);
-  ck_assert_int_eq(access("echo.pid", F_OK), -1);
+  assert_exited_cleanly(pid, "the daemon");
   ck_assert(dk_spawn_wait_content(dk_test_path(1, "echo.log"), "SIGINT again: closing every connection now", 1000));
 }
 END_TEST
@@ -514,7 +517,6 @@ END_TEST
 START_TEST(test_sighup_reopens_log_and_second_instance_is_refused) {
   struct dk_spawn r;
   const char *log;
-  int status;
   pid_t pid;
 
   pid = start_daemon("100");
@@ -533,9 +535,7 @@ START_TEST(test_sighup_reopens_log_and_second_instance_is_refused) {
   ck_assert_int_eq(dk_send("echo.pid", DK_SIGHUP), 0);
   ck_assert(dk_spawn_wait_content(dk_test_path(1, "echo.log"), "SIGHUP: log file reopened", 10000));
   ck_assert_int_eq(dk_send("echo.pid", DK_SIGTERM), 0);
-  ck_assert_msg(dk_spawn_wait(pid, 20000, &status), "the daemon did not exit");
-  ck_assert_int_eq(status, 0);
-  ck_assert_int_eq(access("echo.pid", F_OK), -1);
+  assert_exited_cleanly(pid, "the daemon");
 
   log = check_log_lines(dk_test_path(1, "echo.log.1"), pid);
   ck_assert_ptr_nonnull(strstr(log, "listening on 127.0.0.1:"));

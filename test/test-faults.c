@@ -162,6 +162,17 @@ static void assert_failed_cleanly(struct run *t, int got, int want, const char *
                 what, dk_test_count_fds(), t->fds_before);
 }
 
+/* rules[0] refuses the clone, and the last rule is the failure the start
+ * meets: it fired, and the parent was told `want` with nothing left. */
+static void assert_fails_after_clone(struct run *t, unsigned options,
+                                     const struct dk_fault *rules, int nrules, int want,
+                                     const char *what) {
+  int r = launch(t, options, rules, nrules);
+  assert_clone_rule(&rules[0], 0);
+  assert_fired(&rules[nrules - 1], nrules - 1);
+  assert_failed_cleanly(t, r, want, what);
+}
+
 /* dk_daemonize succeeded as if nothing happened; the daemon then exits
  * normally, and is the only process there was to reap. */
 static void assert_succeeded(struct run *t, int got, const char *what) {
@@ -297,10 +308,7 @@ START_TEST(test_parent_error_before_setsid_leaves_no_daemon) {
     F(DKF_POLL, DKF_PARENT, 1, ENOMEM, DKF_ANY, NULL),
   };
   struct run t;
-  int r = launch(&t, 0, rules, 3);
-  assert_clone_rule(&rules[0], 0);
-  assert_fired(&rules[2], 2);
-  assert_failed_cleanly(&t, r, UV_ENOMEM, "poll fails before the middle's setsid");
+  assert_fails_after_clone(&t, 0, rules, 3, UV_ENOMEM, "poll fails before the middle's setsid");
   ck_assert_int_eq(t.pid, 0);
 }
 END_TEST
@@ -311,10 +319,7 @@ START_TEST(test_timeout_before_setsid_leaves_no_daemon) {
     { DKF_SETSID, DKF_MIDDLE, 1, DKF_STALL, 0, DKF_ANY, NULL },
   };
   struct run t;
-  int r = launch(&t, OPT_SHORT_TIMEOUT, rules, 2);
-  assert_clone_rule(&rules[0], 0);
-  assert_fired(&rules[1], 1);
-  assert_failed_cleanly(&t, r, UV_ETIMEDOUT, "timeout before the middle's setsid");
+  assert_fails_after_clone(&t, OPT_SHORT_TIMEOUT, rules, 2, UV_ETIMEDOUT, "timeout before the middle's setsid");
 }
 END_TEST
 
@@ -326,10 +331,7 @@ START_TEST(test_first_fork_after_failed_clone_is_reported) {
     F(DKF_FORK, DKF_PARENT, 1, EAGAIN, DKF_ANY, NULL),
   };
   struct run t;
-  int r = launch(&t, 0, rules, 2);
-  assert_clone_rule(&rules[0], 0);
-  assert_fired(&rules[1], 1);
-  assert_failed_cleanly(&t, r, UV_EAGAIN, "clone and then the first fork fail");
+  assert_fails_after_clone(&t, 0, rules, 2, UV_EAGAIN, "clone and then the first fork fail");
 }
 END_TEST
 

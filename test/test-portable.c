@@ -97,16 +97,22 @@ START_TEST(test_pid_parse_accepts_one_pid) {
 }
 END_TEST
 
+/* Every text of bad[n] is DK_EBADPIDFILE, and leaves the pid as it was. */
+static void assert_all_refused(const char *const *bad, size_t n) {
+  long pid = 77;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    ck_assert_msg(parse(bad[i], &pid) == DK_EBADPIDFILE, "accepted \"%s\"", bad[i]);
+    ck_assert_int_eq(pid, 77);
+  }
+}
+
 START_TEST(test_pid_parse_refuses_garbage) {
   const char *bad[] = { "", "\n", "abc", "-1", "0", "1", "1\n", "99999999999999999999",
                         "2147483648", "123abc", " 123", "123 ", "12\n34\n", "123\n\n", "0123",
                         "+12", "12\r\n", "\n123" };
-  size_t i;
   long pid = 77;
-  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    ck_assert_msg(parse(bad[i], &pid) == DK_EBADPIDFILE, "accepted \"%s\"", bad[i]);
-    ck_assert_int_eq(pid, 77);
-  }
+  assert_all_refused(bad, sizeof(bad) / sizeof(bad[0]));
   /* A NUL inside is garbage too, not the end of the text. */
   ck_assert_int_eq(dk__pid_parse("12\0003", 4, &pid), DK_EBADPIDFILE);
 }
@@ -151,12 +157,8 @@ END_TEST
 START_TEST(test_pid_parse_refuses_values_that_wrap_a_32_bit_long) {
   const char *bad[] = { "4294967298", "4294967298\n", "9999999999", "6442450943",
                         "2147483648", "2147483650", "4294967295" };
-  size_t i;
   long pid = 77;
-  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    ck_assert_msg(parse(bad[i], &pid) == DK_EBADPIDFILE, "accepted \"%s\"", bad[i]);
-    ck_assert_int_eq(pid, 77);
-  }
+  assert_all_refused(bad, sizeof(bad) / sizeof(bad[0]));
   ck_assert_int_eq(parse("2147483647", &pid), 0);
   ck_assert_int_eq(pid, 2147483647L);
 }

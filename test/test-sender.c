@@ -74,6 +74,15 @@ static void assert_refused(dk_sender_t *s, const char *path, int want, const cha
   ck_assert_int_eq(dk_pid_file_check(path, NULL), want);
 }
 
+/* The same for the sender of d.pid under a live daemon d: and it kept no
+ * descriptor beyond the base_fds open before it, and d heard nothing. */
+static void assert_refused_keeping_nothing(dk_sender_t *s, struct dk_test_sigd *d, int base_fds,
+                                           int want, const char *what) {
+  assert_refused(s, "d.pid", want, what);
+  ck_assert_int_eq(dk_test_count_fds(), base_fds);
+  ck_assert(dk_test_sigd_quiet(d));
+}
+
 /* USR1 through the sender reaches the daemon's callback, and the check
  * names it; afterwards the sender keeps its descriptors (base + kept). */
 static void assert_reaches(dk_sender_t *s, struct dk_test_sigd *d, int base_fds) {
@@ -87,6 +96,16 @@ static void assert_reaches(dk_sender_t *s, struct dk_test_sigd *d, int base_fds)
 
 static const struct dk_test_cmd usr_cmds[] = { { DK_TEST_SET_A, DK_SIGUSR1 },
                                                { DK_TEST_SET_A, DK_SIGUSR2 } };
+
+/* A daemon on d.pid that takes usr_cmds, and a sender of d.pid made: the
+ * descriptors this process had open before the sender. */
+static int launch_with_sender(struct dk_test_sigd *d, dk_sender_t *s) {
+  int base;
+  ck_assert_int_eq(dk_test_sigd_launch(d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
+  base = dk_test_count_fds();
+  ck_assert_int_eq(dk_sender_init(s, "d.pid"), 0);
+  return base;
+}
 
 /* --- init and close ------------------------------------------------------- */
 
@@ -121,10 +140,7 @@ END_TEST
 START_TEST(test_close_releases_descriptors_and_is_idempotent) {
   struct dk_test_sigd d;
   dk_sender_t s;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&d, &s);
   ck_assert_int_eq(dk_test_count_fds(), base); /* init does no I/O */
   assert_reaches(&s, &d, base);
   dk_sender_close(&s);
@@ -153,9 +169,7 @@ START_TEST(test_cached_sender_reaches_live_daemon_repeatedly) {
   dk_sender_t s;
   uv_pid_t pid = 0;
   int i, base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  base = launch_with_sender(&d, &s);
   s.data = &d;
   for (i = 0; i < 200; i++) {
     int signum = i % 2 ? DK_SIGUSR2 : DK_SIGUSR1;
@@ -211,9 +225,7 @@ START_TEST(test_without_record_lock_nothing_is_kept) {
   dk_sender_t s;
   uv_pid_t pid = 0;
   int i, base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   /* The daemon closes a descriptor of its pid file: its record lock goes,
    * its flock stays, and only /proc can tell it holds the file. */
@@ -236,24 +248,17 @@ END_TEST
 START_TEST(test_garbage_pid_file_is_ebadpidfile) {
   struct dk_test_sigd d;
   dk_sender_t s;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   /* Rewritten in place: the same inode, still locked by the daemon. */
   ck_assert_int_eq(dk_test_write_file("d.pid", "garbage\n"), 0);
-  assert_refused(&s, "d.pid", DK_EBADPIDFILE, "garbage written in place");
-  ck_assert_int_eq(dk_test_count_fds(), base);
-  ck_assert(dk_test_sigd_quiet(&d));
+  assert_refused_keeping_nothing(&s, &d, base, DK_EBADPIDFILE, "garbage written in place");
   write_pid("d.pid", d.pid); /* the daemon's own content again */
   assert_reaches(&s, &d, base);
   /* Replaced: another file renamed over the name. */
   ck_assert_int_eq(dk_test_write_file("garbage.pid", "12x\n"), 0);
   ck_assert_int_eq(rename("garbage.pid", "d.pid"), 0);
-  assert_refused(&s, "d.pid", DK_EBADPIDFILE, "garbage renamed over the file");
-  ck_assert_int_eq(dk_test_count_fds(), base);
-  ck_assert(dk_test_sigd_quiet(&d));
+  assert_refused_keeping_nothing(&s, &d, base, DK_EBADPIDFILE, "garbage renamed over the file");
   ck_assert(dk_test_alive_unsignalled(d.pid));
   dk_sender_close(&s);
   /* The daemon's exit leaves a file that is not its own; the harness
@@ -266,17 +271,12 @@ END_TEST
 START_TEST(test_removed_pid_file_is_enoent) {
   struct dk_test_sigd d;
   dk_sender_t s;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   /* The kept descriptor still reads the file and the daemon still holds
    * its lock: only the name tells. */
   ck_assert_int_eq(unlink("d.pid"), 0);
-  assert_refused(&s, "d.pid", UV_ENOENT, "pid file removed under a live daemon");
-  ck_assert_int_eq(dk_test_count_fds(), base);
-  ck_assert(dk_test_sigd_quiet(&d));
+  assert_refused_keeping_nothing(&s, &d, base, UV_ENOENT, "pid file removed under a live daemon");
   ck_assert(dk_test_alive_unsignalled(d.pid));
   dk_sender_close(&s);
   dk_test_sigd_release(&d);
@@ -287,10 +287,7 @@ START_TEST(test_file_rewritten_to_name_another_pid_is_refused) {
   struct dk_test_sigd d;
   dk_sender_t s;
   pid_t innocent = dk_test_spawn_sleep();
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   /* Same inode, the daemon still holds its lock, but the file names a
    * `sleep` now: dk_send refuses that, so the kept sender must too,
@@ -354,10 +351,7 @@ START_TEST(test_new_daemon_after_the_old_one_is_reached_at_once) {
   struct dk_test_sigd old, d;
   dk_sender_t s;
   ino_t ino;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&old, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&old, &s);
   assert_reaches(&s, &old, base);
   ino = inode_of("d.pid");
   if (_i == 0)
@@ -379,10 +373,7 @@ START_TEST(test_pid_reused_by_unrelated_process_is_stale) {
   struct dk_test_sigd d;
   dk_sender_t s;
   pid_t reuser;
-  int base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  int base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   kill_daemon(&d);
   /* The killed daemon's pid, given to a `sleep`; the file still names it,
@@ -484,9 +475,7 @@ START_TEST(test_pid_reused_by_new_holder_of_the_same_file_is_reached) {
   pid_t holder;
   uv_pid_t pid = 0;
   int release = -1, base;
-  ck_assert_int_eq(dk_test_sigd_launch(&d, "d.pid", usr_cmds, N_ELEMS(usr_cmds)), DK_PARENT);
-  base = dk_test_count_fds();
-  ck_assert_int_eq(dk_sender_init(&s, "d.pid"), 0);
+  base = launch_with_sender(&d, &s);
   assert_reaches(&s, &d, base);
   kill_daemon(&d);
   /* Everything the sender checks before it signals is as it was: the same

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemoniker.h" /* uv.h brings winsock2.h, which must come first */
-#include <windows.h>
+#include "win-fixture.h"
 
 /* ---------------------------------------------------------------------- */
 /* The service side                                                        */
@@ -21,15 +20,7 @@ static char play_dir[MAX_PATH];
 static uv_timer_t work;
 
 static void note(const char *fmt, const char *arg) {
-  char path[MAX_PATH + 32];
-  FILE *f;
-  snprintf(path, sizeof(path), "%s\\events.log", play_dir);
-  f = fopen(path, "a");
-  if (f == NULL)
-    return;
-  fprintf(f, fmt, arg);
-  fputc('\n', f);
-  fclose(f);
+  dk_win_note(play_dir, fmt, arg);
 }
 
 static int present(const char *name) {
@@ -133,58 +124,25 @@ static int service_main(const char *scenario, const char *where) {
 /* ---------------------------------------------------------------------- */
 /* The test side                                                           */
 
-static char dir[MAX_PATH];
 static SC_HANDLE scm, svc;
 static HANDLE proc;
 static WCHAR svc_name[64];
 
-static const char *in_dir(int slot, const char *name) {
-  static char paths[4][MAX_PATH + 64];
-  snprintf(paths[slot], sizeof(paths[slot]), "%s\\%s", dir, name);
-  return paths[slot];
-}
-
 static void touch(const char *name) {
-  FILE *f = fopen(in_dir(2, name), "wb");
+  FILE *f = fopen(dk_win_path(2, name), "wb");
   if (f != NULL)
     fclose(f);
 }
 
-static int exists(const char *path) {
-  return GetFileAttributesA(path) != INVALID_FILE_ATTRIBUTES;
-}
-
-static int read_text(const char *path, char *buf, size_t size) {
-  FILE *f = fopen(path, "rb");
-  size_t n;
-  if (f == NULL)
-    return -1;
-  n = fread(buf, 1, size - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  return (int)n;
-}
-
-static int has_event(const char *line) {
-  char buf[16384];
-  return read_text(in_dir(3, "events.log"), buf, sizeof(buf)) >= 0 && strstr(buf, line) != NULL;
-}
-
 /* Waits until the service's event log holds `line`, or 15 s pass. */
 static int wait_for_event(const char *line) {
-  DWORD start = GetTickCount();
-  do {
-    if (has_event(line))
-      return 1;
-    Sleep(5);
-  } while (GetTickCount() - start < 15000);
-  return 0;
+  return dk_win_wait_for_event(line, 15000);
 }
 
 /* Where `first` comes before `second` in the event log. */
 static int in_order(const char *first, const char *second) {
   char buf[16384], *a, *b;
-  if (read_text(in_dir(3, "events.log"), buf, sizeof(buf)) < 0)
+  if (dk_win_read_text(dk_win_path(3, "events.log"), buf, sizeof(buf)) < 0)
     return 0;
   a = strstr(buf, first);
   b = strstr(buf, second);
@@ -211,12 +169,7 @@ static int wait_state(DWORD state, DWORD ms, SERVICE_STATUS_PROCESS *st) {
 }
 
 static void setup(void) {
-  char tmp[MAX_PATH];
-  static unsigned counter;
-  ck_assert_uint_gt(GetTempPathA(sizeof(tmp), tmp), 0);
-  snprintf(dir, sizeof(dir), "%sdk-svc-%lu-%llu-%u", tmp, GetCurrentProcessId(),
-           (unsigned long long)GetTickCount64(), ++counter);
-  ck_assert(CreateDirectoryA(dir, NULL));
+  dk_win_make_dir("dk-svc");
   scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_ALL_ACCESS);
   ck_assert_msg(scm != NULL, "OpenSCManagerW: error %lu", GetLastError());
   svc = NULL;
@@ -229,7 +182,6 @@ static void teardown(void) {
   SERVICE_STATUS_PROCESS st;
   SERVICE_STATUS ss;
   DWORD needed;
-  char cmd[MAX_PATH + 32];
 
   if (svc != NULL) {
     touch("go");
@@ -253,14 +205,13 @@ static void teardown(void) {
     proc = NULL;
   }
   CloseServiceHandle(scm);
-  snprintf(cmd, sizeof(cmd), "rmdir /s /q \"%s\" >NUL 2>&1", dir);
-  system(cmd);
+  dk_win_remove_dir();
 }
 
 static void command_line(const char *scenario, WCHAR *out, size_t size) {
   WCHAR exe[MAX_PATH];
   GetModuleFileNameW(NULL, exe, MAX_PATH);
-  _snwprintf(out, size, L"\"%ls\" svc %hs \"%hs\"", exe, scenario, dir);
+  _snwprintf(out, size, L"\"%ls\" svc %hs \"%hs\"", exe, scenario, dk_win_dir);
 }
 
 /* Creates an own-process service whose command line is `cmd` and starts
@@ -290,6 +241,13 @@ static void start_service(const char *scenario) {
   start_service_command(cmd);
 }
 
+/* The service started and RUNNING, its loop running. */
+static void start_running(const char *scenario, SERVICE_STATUS_PROCESS *st) {
+  start_service(scenario);
+  ck_assert(wait_state(SERVICE_RUNNING, 10000, st));
+  ck_assert(wait_for_event("running"));
+}
+
 static void control(DWORD code) {
   SERVICE_STATUS ss;
   ck_assert_msg(ControlService(svc, code, &ss), "ControlService(%lu): error %lu", code,
@@ -310,18 +268,39 @@ static void assert_stopped_cleanly(void) {
   ck_assert_uint_eq(st.dwWin32ExitCode, NO_ERROR);
   ck_assert_uint_eq(st.dwServiceSpecificExitCode, 0);
   ck_assert_uint_eq(process_exit_code(), 0);
-  ck_assert(has_event("main returns"));
+  ck_assert(dk_win_has_event("main returns"));
+}
+
+/* STOPPED with the library's error `r` as its service-specific code. */
+static void assert_stopped_with_the_librarys_code(int r) {
+  SERVICE_STATUS_PROCESS st;
+  ck_assert_msg(wait_state(SERVICE_STOPPED, 10000, &st), "state %lu, not STOPPED",
+                st.dwCurrentState);
+  ck_assert_uint_eq(st.dwWin32ExitCode, ERROR_SERVICE_SPECIFIC_ERROR);
+  ck_assert_uint_eq(st.dwServiceSpecificExitCode, (DWORD)-r);
+}
+
+/* DeleteService on the stopped service: the SCM then knows no such name. */
+static void assert_delete_service_removes_it(void) {
+  SC_HANDLE gone;
+  DWORD error;
+  ck_assert(DeleteService(svc));
+  CloseServiceHandle(svc);
+  svc = NULL;
+  gone = OpenServiceW(scm, svc_name, SERVICE_QUERY_STATUS);
+  error = GetLastError();
+  ck_assert_ptr_null(gone);
+  ck_assert_uint_eq(error, ERROR_SERVICE_DOES_NOT_EXIST);
 }
 
 static long pid_in_file(const char *path) {
   char text[32];
-  return read_text(path, text, sizeof(text)) > 0 ? strtol(text, NULL, 10) : -1;
+  return dk_win_read_text(path, text, sizeof(text)) > 0 ? strtol(text, NULL, 10) : -1;
 }
 
 START_TEST(test_stop_runs_the_default_term_handler_and_the_service_stops_with_exit_code_0) {
   SERVICE_STATUS_PROCESS st;
-  SC_HANDLE gone;
-  DWORD pid, error;
+  DWORD pid;
 
   start_service("plain");
   ck_assert_msg(wait_state(SERVICE_RUNNING, 10000, &st), "state %lu, not RUNNING",
@@ -331,8 +310,8 @@ START_TEST(test_stop_runs_the_default_term_handler_and_the_service_stops_with_ex
   ck_assert(st.dwControlsAccepted & SERVICE_ACCEPT_SHUTDOWN);
   pid = st.dwProcessId;
   ck_assert(wait_for_event("running"));
-  ck_assert(has_event("daemonize DK_DAEMON"));
-  ck_assert_int_eq(pid_in_file(in_dir(0, "s.pid")), (long)pid);
+  ck_assert(dk_win_has_event("daemonize DK_DAEMON"));
+  ck_assert_int_eq(pid_in_file(dk_win_path(0, "s.pid")), (long)pid);
 
   control(SERVICE_CONTROL_STOP);
   ck_assert(wait_for_event("received SIGTERM"));
@@ -342,15 +321,9 @@ START_TEST(test_stop_runs_the_default_term_handler_and_the_service_stops_with_ex
   ck_assert_uint_gt(st.dwWaitHint, 0);
   touch("exit");
   assert_stopped_cleanly();
-  ck_assert(!exists(in_dir(0, "s.pid")));
+  ck_assert(!dk_win_exists(dk_win_path(0, "s.pid")));
 
-  ck_assert(DeleteService(svc));
-  CloseServiceHandle(svc);
-  svc = NULL;
-  gone = OpenServiceW(scm, svc_name, SERVICE_QUERY_STATUS);
-  error = GetLastError();
-  ck_assert_ptr_null(gone);
-  ck_assert_uint_eq(error, ERROR_SERVICE_DOES_NOT_EXIST);
+  assert_delete_service_removes_it();
 }
 END_TEST
 
@@ -362,7 +335,7 @@ START_TEST(test_wait_ready_service_is_running_only_after_dk_ready) {
   query(&st);
   ck_assert_uint_eq(st.dwCurrentState, SERVICE_START_PENDING);
   ck_assert_uint_gt(st.dwWaitHint, 0);
-  ck_assert(!has_event("running"));
+  ck_assert(!dk_win_has_event("running"));
   touch("go");
   ck_assert_msg(wait_state(SERVICE_RUNNING, 10000, &st), "state %lu, not RUNNING",
                 st.dwCurrentState);
@@ -375,9 +348,7 @@ END_TEST
 START_TEST(test_stop_waits_for_the_term_callback_to_finish_its_work) {
   SERVICE_STATUS_PROCESS st;
 
-  start_service("finish");
-  ck_assert(wait_state(SERVICE_RUNNING, 10000, &st));
-  ck_assert(wait_for_event("running"));
+  start_running("finish", &st);
   control(SERVICE_CONTROL_STOP);
   ck_assert(wait_for_event("SIGTERM on-loop"));
   /* The application's callback has it: nothing stops behind its back. */
@@ -387,48 +358,40 @@ START_TEST(test_stop_waits_for_the_term_callback_to_finish_its_work) {
   touch("finish");
   assert_stopped_cleanly();
   ck_assert(in_order("work done", "main returns"));
-  ck_assert(has_event("received none"));
+  ck_assert(dk_win_has_event("received none"));
 }
 END_TEST
 
 START_TEST(test_paramchange_reaches_the_hup_callback) {
   SERVICE_STATUS_PROCESS st;
 
-  start_service("hup");
-  ck_assert(wait_state(SERVICE_RUNNING, 10000, &st));
+  start_running("hup", &st);
   ck_assert(st.dwControlsAccepted & SERVICE_ACCEPT_PARAMCHANGE);
-  ck_assert(wait_for_event("running"));
   control(SERVICE_CONTROL_PARAMCHANGE);
   ck_assert(wait_for_event("SIGHUP on-loop"));
   query(&st);
   ck_assert_uint_eq(st.dwCurrentState, SERVICE_RUNNING);
   control(SERVICE_CONTROL_STOP);
   assert_stopped_cleanly();
-  ck_assert(has_event("received SIGTERM"));
+  ck_assert(dk_win_has_event("received SIGTERM"));
 }
 END_TEST
 
 START_TEST(test_ready_error_stops_the_service_with_the_librarys_code) {
-  SERVICE_STATUS_PROCESS st;
-
   start_service("fail");
   ck_assert(wait_for_event("daemonize DK_DAEMON"));
-  ck_assert(exists(in_dir(0, "s.pid")));
+  ck_assert(dk_win_exists(dk_win_path(0, "s.pid")));
   touch("go");
-  ck_assert_msg(wait_state(SERVICE_STOPPED, 10000, &st), "state %lu, not STOPPED",
-                st.dwCurrentState);
-  ck_assert_uint_eq(st.dwWin32ExitCode, ERROR_SERVICE_SPECIFIC_ERROR);
-  ck_assert_uint_eq(st.dwServiceSpecificExitCode, (DWORD)-UV_EADDRINUSE);
+  assert_stopped_with_the_librarys_code(UV_EADDRINUSE);
   ck_assert_uint_ne(process_exit_code(), 0);
-  ck_assert(!has_event("ready returned")); /* the process ended in dk_ready */
-  ck_assert(!exists(in_dir(0, "s.pid")));
+  ck_assert(!dk_win_has_event("ready returned")); /* the process ended in dk_ready */
+  ck_assert(!dk_win_exists(dk_win_path(0, "s.pid")));
 }
 END_TEST
 
 /* A set-up that fails (here: no such workdir) is a failed start. Wine's
  * StartServiceW may see the STOPPED before it returns and say so. */
 START_TEST(test_failed_set_up_stops_the_service_with_the_librarys_code) {
-  SERVICE_STATUS_PROCESS st;
   WCHAR cmd[2 * MAX_PATH + 64];
   DWORD error = 0;
 
@@ -443,10 +406,7 @@ START_TEST(test_failed_set_up_stops_the_service_with_the_librarys_code) {
     error = GetLastError();
   ck_assert_msg(error == 0 || error == ERROR_SERVICE_REQUEST_TIMEOUT, "StartServiceW: error %lu",
                 error);
-  ck_assert_msg(wait_state(SERVICE_STOPPED, 10000, &st), "state %lu, not STOPPED",
-                st.dwCurrentState);
-  ck_assert_uint_eq(st.dwWin32ExitCode, ERROR_SERVICE_SPECIFIC_ERROR);
-  ck_assert_uint_eq(st.dwServiceSpecificExitCode, (DWORD)-UV_ENOENT);
+  assert_stopped_with_the_librarys_code(UV_ENOENT);
   ck_assert(wait_for_event("daemonize ENOENT"));
 }
 END_TEST
@@ -454,13 +414,11 @@ END_TEST
 START_TEST(test_service_without_a_pid_file_gets_stop_on_its_loop) {
   SERVICE_STATUS_PROCESS st;
 
-  start_service("nopid");
-  ck_assert(wait_state(SERVICE_RUNNING, 10000, &st));
-  ck_assert(wait_for_event("running"));
-  ck_assert(!has_event("signals"));
+  start_running("nopid", &st);
+  ck_assert(!dk_win_has_event("signals"));
   control(SERVICE_CONTROL_STOP);
   assert_stopped_cleanly();
-  ck_assert(has_event("received SIGTERM"));
+  ck_assert(dk_win_has_event("received SIGTERM"));
 }
 END_TEST
 
@@ -477,15 +435,15 @@ START_TEST(test_the_service_binary_run_from_a_console_runs_in_the_foreground) {
   proc = pi.hProcess;
   CloseHandle(pi.hThread);
   ck_assert_msg(wait_for_event("running"), "the console run never got running");
-  ck_assert(has_event("daemonize DK_DAEMON"));
+  ck_assert(dk_win_has_event("daemonize DK_DAEMON"));
   /* No relaunch: the process started is the one that holds the pid file. */
-  ck_assert_int_eq(pid_in_file(in_dir(0, "s.pid")), (long)pi.dwProcessId);
-  ck_assert_int_eq(dk_send(in_dir(0, "s.pid"), DK_SIGTERM), 0);
+  ck_assert_int_eq(pid_in_file(dk_win_path(0, "s.pid")), (long)pi.dwProcessId);
+  ck_assert_int_eq(dk_send(dk_win_path(0, "s.pid"), DK_SIGTERM), 0);
   ck_assert(wait_for_event("received SIGTERM"));
   touch("exit");
   ck_assert_uint_eq(process_exit_code(), 0);
-  ck_assert(has_event("main returns"));
-  ck_assert(!exists(in_dir(0, "s.pid")));
+  ck_assert(dk_win_has_event("main returns"));
+  ck_assert(!dk_win_exists(dk_win_path(0, "s.pid")));
 }
 END_TEST
 
@@ -592,7 +550,7 @@ static DWORD run_sc(const WCHAR *args) {
 
 static const char *echo_log(void) {
   static char text[16384];
-  if (read_text(in_dir(1, "echo.log"), text, sizeof(text)) < 0)
+  if (dk_win_read_text(dk_win_path(1, "echo.log"), text, sizeof(text)) < 0)
     snprintf(text, sizeof(text), "(no echo.log)");
   return text;
 }
@@ -606,13 +564,11 @@ START_TEST(test_echo_server_service_serves_a_loopback_client_until_sc_stop) {
   WCHAR exe[MAX_PATH], cmd[3 * MAX_PATH + 64], args[96];
   char want[64];
   const char *why;
-  SC_HANDLE gone;
-  DWORD error;
   int port = free_loopback_port();
 
   echo_server_path(exe, MAX_PATH);
   _snwprintf(cmd, sizeof(cmd) / sizeof(cmd[0]), L"\"%ls\" --service --port %d --log \"%hs\"", exe,
-             port, in_dir(1, "echo.log"));
+             port, dk_win_path(1, "echo.log"));
   start_service_command(cmd);
   ck_assert_msg(wait_state(SERVICE_RUNNING, 10000, &st), "state %lu, not RUNNING; log: %s",
                 st.dwCurrentState, echo_log());
@@ -633,13 +589,7 @@ START_TEST(test_echo_server_service_serves_a_loopback_client_until_sc_stop) {
   ck_assert_ptr_nonnull(strstr(echo_log(), "SIGTERM: no new connections"));
   ck_assert_ptr_nonnull(strstr(echo_log(), "stopped, exiting"));
 
-  ck_assert(DeleteService(svc));
-  CloseServiceHandle(svc);
-  svc = NULL;
-  gone = OpenServiceW(scm, svc_name, SERVICE_QUERY_STATUS);
-  error = GetLastError();
-  ck_assert_ptr_null(gone);
-  ck_assert_uint_eq(error, ERROR_SERVICE_DOES_NOT_EXIST);
+  assert_delete_service_removes_it();
 }
 END_TEST
 
@@ -647,8 +597,6 @@ int main(int argc, char **argv) {
   WSADATA wsa;
   Suite *s;
   TCase *tc;
-  SRunner *sr;
-  int failed;
 
   if (argc == 4 && strcmp(argv[1], "svc") == 0)
     return service_main(argv[2], argv[3]);
@@ -670,10 +618,5 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_the_service_binary_run_from_a_console_runs_in_the_foreground);
   tcase_add_test(tc, test_echo_server_service_serves_a_loopback_client_until_sc_stop);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_set_fork_status(sr, CK_NOFORK);
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_win_run(s);
 }

@@ -12,8 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemoniker.h" /* uv.h brings winsock2.h, which must come first */
-#include <windows.h>
+#include "win-fixture.h"
 #include <aclapi.h>
 #include <sddl.h>
 #include <tlhelp32.h>
@@ -33,15 +32,7 @@ static uv_thread_t loop_thread;
 static char marker_at_entry[32];
 
 static void note(const char *fmt, const char *arg) {
-  char path[MAX_PATH + 32];
-  FILE *f;
-  snprintf(path, sizeof(path), "%s\\events.log", play.dir);
-  f = fopen(path, "a");
-  if (f == NULL)
-    return;
-  fprintf(f, fmt, arg);
-  fputc('\n', f);
-  fclose(f);
+  dk_win_note(play.dir, fmt, arg);
 }
 
 static void on_signal(dk_signals_t *sig, int signum) {
@@ -290,56 +281,23 @@ static void early_child(void) {
 /* ---------------------------------------------------------------------- */
 /* The test side                                                           */
 
-static char dir[MAX_PATH];
-
-static const char *in_dir(int slot, const char *name) {
-  static char paths[4][MAX_PATH + 64];
-  snprintf(paths[slot], sizeof(paths[slot]), "%s\\%s", dir, name);
-  return paths[slot];
-}
-
 static void setup(void) {
-  char tmp[MAX_PATH];
-  static unsigned counter;
-  ck_assert_uint_gt(GetTempPathA(sizeof(tmp), tmp), 0);
-  snprintf(dir, sizeof(dir), "%sdk-win-%lu-%llu-%u", tmp, GetCurrentProcessId(),
-           (unsigned long long)GetTickCount64(), ++counter);
-  ck_assert(CreateDirectoryA(dir, NULL));
+  dk_win_make_dir("dk-win");
 }
 
 static void teardown(void) {
-  char cmd[MAX_PATH + 32];
-  snprintf(cmd, sizeof(cmd), "rmdir /s /q \"%s\" >NUL 2>&1", dir);
-  system(cmd);
-}
-
-static int read_text(const char *path, char *buf, size_t size) {
-  FILE *f = fopen(path, "rb");
-  size_t n;
-  if (f == NULL)
-    return -1;
-  n = fread(buf, 1, size - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  return (int)n;
+  dk_win_remove_dir();
 }
 
 /* Waits until the daemon's event log holds `line`, or 10 s pass. */
 static int wait_for_event(const char *line) {
-  char buf[65536];
-  DWORD start = GetTickCount();
-  do {
-    if (read_text(in_dir(3, "events.log"), buf, sizeof(buf)) >= 0 && strstr(buf, line) != NULL)
-      return 1;
-    Sleep(5);
-  } while (GetTickCount() - start < 10000);
-  return 0;
+  return dk_win_wait_for_event(line, 10000);
 }
 
 static int count_events(const char *line) {
   char buf[65536], *p;
   int n = 0;
-  if (read_text(in_dir(3, "events.log"), buf, sizeof(buf)) < 0)
+  if (dk_win_read_text(dk_win_path(3, "events.log"), buf, sizeof(buf)) < 0)
     return 0;
   for (p = buf; (p = strstr(p, line)) != NULL; p++)
     n++;
@@ -359,10 +317,6 @@ static int wait_exit(uv_pid_t pid, DWORD *code) {
   return gone;
 }
 
-static int exists(const char *path) {
-  return GetFileAttributesA(path) != INVALID_FILE_ATTRIBUTES;
-}
-
 /* Starts a daemon playing `name`; returns dk_daemonize's result. */
 static int launch(dk_daemonizer_t *dz, const char *name, unsigned flags, unsigned timeout_ms,
                   const char *workdir) {
@@ -371,14 +325,14 @@ static int launch(dk_daemonizer_t *dz, const char *name, unsigned flags, unsigne
   int i;
   memset(&s, 0, sizeof(s));
   snprintf(s.name, sizeof(s.name), "%s", name);
-  snprintf(s.dir, sizeof(s.dir), "%s", dir);
+  snprintf(s.dir, sizeof(s.dir), "%s", dk_win_dir);
   for (i = 0; i < 256; i++)
     s.bytes[i] = (unsigned char)(255 - i);
   dk_daemonizer_init(dz);
   dk_options_init(&opts);
-  opts.pid_file = in_dir(0, "d.pid");
-  opts.workdir = workdir != NULL ? workdir : dir;
-  opts.stdout_path = in_dir(1, "out.log");
+  opts.pid_file = dk_win_path(0, "d.pid");
+  opts.workdir = workdir != NULL ? workdir : dk_win_dir;
+  opts.stdout_path = dk_win_path(1, "out.log");
   opts.flags = flags;
   opts.timeout_ms = timeout_ms ? timeout_ms : 20000;
   return dk_daemonize(dz, &opts, &s, sizeof(s));
@@ -386,10 +340,10 @@ static int launch(dk_daemonizer_t *dz, const char *name, unsigned flags, unsigne
 
 static void stop_with(uv_pid_t pid, int signum) {
   DWORD code = 99;
-  ck_assert_int_eq(dk_send(in_dir(0, "d.pid"), signum), 0);
+  ck_assert_int_eq(dk_send(dk_win_path(0, "d.pid"), signum), 0);
   ck_assert_msg(wait_exit(pid, &code), "daemon did not exit");
   ck_assert_uint_eq(code, 0);
-  ck_assert(!exists(in_dir(0, "d.pid")));
+  ck_assert(!dk_win_exists(dk_win_path(0, "d.pid")));
 }
 
 START_TEST(test_relaunch_gives_payload_locked_pid_file_and_default_term) {
@@ -405,13 +359,14 @@ START_TEST(test_relaunch_gives_payload_locked_pid_file_and_default_term) {
 
   ck_assert_int_eq(launch(&dz, "plain", 0, 0, NULL), DK_PARENT);
   ck_assert_int_gt(dk_daemon_pid(&dz), 0);
-  ck_assert_int_ge(read_text(in_dir(0, "d.pid"), text, sizeof(text)), 2);
+  ck_assert_int_ge(dk_win_read_text(dk_win_path(0, "d.pid"), text, sizeof(text)), 2);
   ck_assert_int_eq(strtol(text, NULL, 10), dk_daemon_pid(&dz));
-  ck_assert_int_eq(dk_pid_file_check(in_dir(0, "d.pid"), &pid), 0);
+  ck_assert_int_eq(dk_pid_file_check(dk_win_path(0, "d.pid"), &pid), 0);
   ck_assert_int_eq(pid, dk_daemon_pid(&dz));
 
   /* The daemon's lock: another process can not take it. */
-  h = CreateFileA(in_dir(0, "d.pid"), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+  h = CreateFileA(dk_win_path(0, "d.pid"), GENERIC_READ,
+                  FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                   NULL, OPEN_EXISTING, 0, NULL);
   ck_assert(h != INVALID_HANDLE_VALUE);
   memset(&ov, 0, sizeof(ov));
@@ -420,7 +375,7 @@ START_TEST(test_relaunch_gives_payload_locked_pid_file_and_default_term) {
   CloseHandle(h);
 
   ck_assert(wait_for_event("running"));
-  f = fopen(in_dir(2, "payload.out"), "rb");
+  f = fopen(dk_win_path(2, "payload.out"), "rb");
   ck_assert_ptr_nonnull(f);
   n = fread(got, 1, sizeof(got), f);
   fclose(f);
@@ -428,8 +383,8 @@ START_TEST(test_relaunch_gives_payload_locked_pid_file_and_default_term) {
   for (i = 0; i < 256; i++)
     ck_assert_uint_eq(got[i], 255 - i);
 
-  ck_assert(wait_for_event(dir)); /* "cwd <dir>": the workdir asked for */
-  ck_assert_int_gt(read_text(in_dir(1, "out.log"), text, sizeof(text)), 0);
+  ck_assert(wait_for_event(dk_win_dir)); /* "cwd <dir>": the workdir asked for */
+  ck_assert_int_gt(dk_win_read_text(dk_win_path(1, "out.log"), text, sizeof(text)), 0);
   /* The C runtime writes text mode: a CRLF ends the line. */
   ck_assert_str_eq(text, "hello from the daemon\r\n");
 
@@ -446,7 +401,7 @@ START_TEST(test_each_signal_reaches_its_callback_on_the_loop_thread) {
   size_t i;
   ck_assert_int_eq(launch(&dz, "callbacks", DK_WAIT_READY, 0, NULL), DK_PARENT);
   for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-    ck_assert_int_eq(dk_send(in_dir(0, "d.pid"), order[i]), 0);
+    ck_assert_int_eq(dk_send(dk_win_path(0, "d.pid"), order[i]), 0);
     snprintf(line, sizeof(line), "%s on-loop", dk_signal_name(order[i]));
     ck_assert_msg(wait_for_event(line), "no '%s'", line);
   }
@@ -460,14 +415,14 @@ END_TEST
 START_TEST(test_ignored_signals_do_nothing) {
   dk_daemonizer_t dz;
   ck_assert_int_eq(launch(&dz, "ignore", DK_WAIT_READY, 0, NULL), DK_PARENT);
-  ck_assert_int_eq(dk_send(in_dir(0, "d.pid"), DK_SIGUSR1), 0);
-  ck_assert_int_eq(dk_send(in_dir(0, "d.pid"), DK_SIGTERM), 0);
-  ck_assert_int_eq(dk_send(in_dir(0, "d.pid"), DK_SIGUSR2), 0);
+  ck_assert_int_eq(dk_send(dk_win_path(0, "d.pid"), DK_SIGUSR1), 0);
+  ck_assert_int_eq(dk_send(dk_win_path(0, "d.pid"), DK_SIGTERM), 0);
+  ck_assert_int_eq(dk_send(dk_win_path(0, "d.pid"), DK_SIGUSR2), 0);
   /* Events are handled in one waiter's order: once USR2 is seen, the
    * earlier two were handled too, by doing nothing. */
   ck_assert(wait_for_event("SIGUSR2 on-loop"));
   ck_assert_int_eq(count_events("SIGUSR1"), 0);
-  ck_assert_int_eq(dk_pid_file_check(in_dir(0, "d.pid"), NULL), 0);
+  ck_assert_int_eq(dk_pid_file_check(dk_win_path(0, "d.pid"), NULL), 0);
   stop_with(dk_daemon_pid(&dz), DK_SIGINT);
   ck_assert(wait_for_event("received SIGINT"));
 }
@@ -478,7 +433,7 @@ START_TEST(test_burst_of_two_signals_delivers_both) {
   int i;
   ck_assert_int_eq(launch(&dz, "burst", DK_WAIT_READY, 0, NULL), DK_PARENT);
   for (i = 0; i < 500; i++)
-    ck_assert_int_eq(dk_send(in_dir(0, "d.pid"), i % 2 ? DK_SIGUSR2 : DK_SIGUSR1), 0);
+    ck_assert_int_eq(dk_send(dk_win_path(0, "d.pid"), i % 2 ? DK_SIGUSR2 : DK_SIGUSR1), 0);
   ck_assert(wait_for_event("SIGUSR1 on-loop"));
   ck_assert(wait_for_event("SIGUSR2 on-loop"));
   stop_with(dk_daemon_pid(&dz), DK_SIGTERM);
@@ -494,7 +449,7 @@ START_TEST(test_close_leaves_no_thread_and_main_returns) {
   stop_with(dk_daemon_pid(&dz), DK_SIGABRT);
   ck_assert(wait_for_event("closed"));
   ck_assert(wait_for_event("loop-close 0"));
-  ck_assert_int_ge(read_text(in_dir(3, "events.log"), buf, sizeof(buf)), 0);
+  ck_assert_int_ge(dk_win_read_text(dk_win_path(3, "events.log"), buf, sizeof(buf)), 0);
   p = strstr(buf, "threads ");
   ck_assert_ptr_nonnull(p);
   ck_assert_int_eq(sscanf(p, "threads %d/%d", &before, &after), 2);
@@ -518,21 +473,21 @@ START_TEST(test_live_daemon_gives_erunning) {
   dk_daemonizer_t first, second;
   char before[32], after[32];
   ck_assert_int_eq(launch(&first, "plain", DK_WAIT_READY, 0, NULL), DK_PARENT);
-  read_text(in_dir(0, "d.pid"), before, sizeof(before));
+  dk_win_read_text(dk_win_path(0, "d.pid"), before, sizeof(before));
   ck_assert_int_eq(launch(&second, "plain", DK_WAIT_READY, 0, NULL), DK_ERUNNING);
   ck_assert(wait_exit(dk_daemon_pid(&second), NULL));
-  read_text(in_dir(0, "d.pid"), after, sizeof(after));
+  dk_win_read_text(dk_win_path(0, "d.pid"), after, sizeof(after));
   ck_assert_str_eq(after, before);
-  ck_assert_int_eq(dk_pid_file_check(in_dir(0, "d.pid"), NULL), 0);
+  ck_assert_int_eq(dk_pid_file_check(dk_win_path(0, "d.pid"), NULL), 0);
   stop_with(dk_daemon_pid(&first), DK_SIGTERM);
 }
 END_TEST
 
 START_TEST(test_startup_failure_is_reported) {
   dk_daemonizer_t dz;
-  ck_assert_int_eq(launch(&dz, "plain", 0, 0, in_dir(2, "no-such-dir")), UV_ENOENT);
+  ck_assert_int_eq(launch(&dz, "plain", 0, 0, dk_win_path(2, "no-such-dir")), UV_ENOENT);
   ck_assert(wait_exit(dk_daemon_pid(&dz), NULL));
-  ck_assert(!exists(in_dir(0, "d.pid")));
+  ck_assert(!dk_win_exists(dk_win_path(0, "d.pid")));
 }
 END_TEST
 
@@ -541,11 +496,11 @@ START_TEST(test_unopenable_stdout_is_refused_before_any_launch) {
   dk_options_t opts;
   dk_daemonizer_init(&dz);
   dk_options_init(&opts);
-  opts.pid_file = in_dir(0, "d.pid");
-  opts.stdout_path = in_dir(1, "no-such-dir\\out.log");
+  opts.pid_file = dk_win_path(0, "d.pid");
+  opts.stdout_path = dk_win_path(1, "no-such-dir\\out.log");
   ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), UV_ENOENT);
   ck_assert_int_eq(dk_daemon_pid(&dz), 0);
-  ck_assert(!exists(in_dir(0, "d.pid")));
+  ck_assert(!dk_win_exists(dk_win_path(0, "d.pid")));
 }
 END_TEST
 
@@ -553,15 +508,15 @@ START_TEST(test_ready_error_exit_and_timeout) {
   dk_daemonizer_t dz;
   ck_assert_int_eq(launch(&dz, "ready-error", DK_WAIT_READY, 0, NULL), UV_EADDRINUSE);
   ck_assert(wait_exit(dk_daemon_pid(&dz), NULL));
-  ck_assert(!exists(in_dir(0, "d.pid")));
+  ck_assert(!dk_win_exists(dk_win_path(0, "d.pid")));
 
   ck_assert_int_eq(launch(&dz, "die", DK_WAIT_READY, 0, NULL), DK_EDIED);
   ck_assert(wait_exit(dk_daemon_pid(&dz), NULL));
-  ck_assert(!exists(in_dir(0, "d.pid")));
+  ck_assert(!dk_win_exists(dk_win_path(0, "d.pid")));
 
   ck_assert_int_eq(launch(&dz, "hang", DK_WAIT_READY, 1500, NULL), UV_ETIMEDOUT);
   ck_assert(wait_exit(dk_daemon_pid(&dz), NULL));
-  ck_assert(!exists(in_dir(0, "d.pid")));
+  ck_assert(!dk_win_exists(dk_win_path(0, "d.pid")));
 }
 END_TEST
 
@@ -570,28 +525,28 @@ START_TEST(test_send_refuses_stale_and_bad_pid_files) {
   FILE *f;
   /* Our own pid: a live process, but no daemon holding this file. */
   snprintf(text, sizeof(text), "%lu\n", GetCurrentProcessId());
-  f = fopen(in_dir(0, "d.pid"), "wb");
+  f = fopen(dk_win_path(0, "d.pid"), "wb");
   fputs(text, f);
   fclose(f);
-  ck_assert_int_eq(dk_send(in_dir(0, "d.pid"), DK_SIGTERM), DK_ESTALE);
-  ck_assert_int_eq(dk_pid_file_check(in_dir(0, "d.pid"), NULL), DK_ESTALE);
-  f = fopen(in_dir(0, "d.pid"), "wb");
+  ck_assert_int_eq(dk_send(dk_win_path(0, "d.pid"), DK_SIGTERM), DK_ESTALE);
+  ck_assert_int_eq(dk_pid_file_check(dk_win_path(0, "d.pid"), NULL), DK_ESTALE);
+  f = fopen(dk_win_path(0, "d.pid"), "wb");
   fputs("12abc\n", f);
   fclose(f);
-  ck_assert_int_eq(dk_send(in_dir(0, "d.pid"), DK_SIGTERM), DK_EBADPIDFILE);
-  ck_assert_int_eq(dk_send(in_dir(1, "missing.pid"), DK_SIGTERM), UV_ENOENT);
-  ck_assert_int_eq(dk_send(in_dir(0, "d.pid"), 9), UV_EINVAL);
+  ck_assert_int_eq(dk_send(dk_win_path(0, "d.pid"), DK_SIGTERM), DK_EBADPIDFILE);
+  ck_assert_int_eq(dk_send(dk_win_path(1, "missing.pid"), DK_SIGTERM), UV_ENOENT);
+  ck_assert_int_eq(dk_send(dk_win_path(0, "d.pid"), 9), UV_EINVAL);
 }
 END_TEST
 
 START_TEST(test_stale_pid_file_is_taken_over) {
   dk_daemonizer_t dz;
   char text[32];
-  FILE *f = fopen(in_dir(0, "d.pid"), "wb");
+  FILE *f = fopen(dk_win_path(0, "d.pid"), "wb");
   fputs("4242\n", f);
   fclose(f);
   ck_assert_int_eq(launch(&dz, "plain", DK_WAIT_READY, 0, NULL), DK_PARENT);
-  read_text(in_dir(0, "d.pid"), text, sizeof(text));
+  dk_win_read_text(dk_win_path(0, "d.pid"), text, sizeof(text));
   ck_assert_int_eq(strtol(text, NULL, 10), dk_daemon_pid(&dz));
   stop_with(dk_daemon_pid(&dz), DK_SIGTERM);
 }
@@ -633,11 +588,14 @@ static void console_event(DWORD pid, DWORD type) {
   FreeConsole();
 }
 
-static void start_foreground(const char *mode, PROCESS_INFORMATION *pi) {
+/* A foreground process playing `mode`, running, and then Ctrl+C in its
+ * console. */
+static void start_foreground_and_ctrl_c(const char *mode, PROCESS_INFORMATION *pi) {
   char args[MAX_PATH + 32];
-  snprintf(args, sizeof(args), "fg %s \"%s\"", mode, dir);
+  snprintf(args, sizeof(args), "fg %s \"%s\"", mode, dk_win_dir);
   spawn_self(args, CREATE_NEW_CONSOLE, pi);
   ck_assert_msg(wait_for_event("running"), "the foreground process did not start");
+  console_event(pi->dwProcessId, CTRL_C_EVENT);
 }
 
 static DWORD wait_process(PROCESS_INFORMATION *pi) {
@@ -651,11 +609,10 @@ static DWORD wait_process(PROCESS_INFORMATION *pi) {
 
 START_TEST(test_ctrl_c_stops_a_foreground_process_like_sigint_and_removes_its_pid_file) {
   PROCESS_INFORMATION pi;
-  start_foreground("default", &pi);
-  console_event(pi.dwProcessId, CTRL_C_EVENT);
+  start_foreground_and_ctrl_c("default", &pi);
   ck_assert_uint_eq(wait_process(&pi), 0); /* not STATUS_CONTROL_C_EXIT */
   ck_assert(wait_for_event("received SIGINT"));
-  ck_assert(!exists(in_dir(0, "f.pid")));
+  ck_assert(!dk_win_exists(dk_win_path(0, "f.pid")));
 }
 END_TEST
 
@@ -663,24 +620,22 @@ END_TEST
  * answers STATUS_NOT_IMPLEMENTED for anything but CTRL_C_EVENT. */
 START_TEST(test_ctrl_c_reaches_the_sigint_callback_on_the_loop_each_time) {
   PROCESS_INFORMATION pi;
-  start_foreground("callback", &pi);
-  console_event(pi.dwProcessId, CTRL_C_EVENT);
+  start_foreground_and_ctrl_c("callback", &pi);
   ck_assert_msg(wait_for_event("SIGINT on-loop"), "Ctrl+C did not reach the callback");
   console_event(pi.dwProcessId, CTRL_C_EVENT);
   ck_assert_uint_eq(wait_process(&pi), 0); /* the second SIGINT stops the loop */
   ck_assert_int_eq(count_events("SIGINT on-loop"), 2);
   ck_assert(wait_for_event("received none"));
-  ck_assert(!exists(in_dir(0, "f.pid")));
+  ck_assert(!dk_win_exists(dk_win_path(0, "f.pid")));
 }
 END_TEST
 
 START_TEST(test_ignored_sigint_survives_ctrl_c) {
   PROCESS_INFORMATION pi;
-  start_foreground("ignore", &pi);
-  console_event(pi.dwProcessId, CTRL_C_EVENT);
-  ck_assert_int_eq(dk_send(in_dir(0, "f.pid"), DK_SIGUSR1), 0);
+  start_foreground_and_ctrl_c("ignore", &pi);
+  ck_assert_int_eq(dk_send(dk_win_path(0, "f.pid"), DK_SIGUSR1), 0);
   ck_assert(wait_for_event("SIGUSR1 on-loop"));
-  ck_assert_int_eq(dk_send(in_dir(0, "f.pid"), DK_SIGTERM), 0);
+  ck_assert_int_eq(dk_send(dk_win_path(0, "f.pid"), DK_SIGTERM), 0);
   ck_assert_uint_eq(wait_process(&pi), 0);
   ck_assert(wait_for_event("received SIGTERM"));
 }
@@ -703,7 +658,7 @@ static void launch_in_job(int breakaway_ok, HANDLE *daemon, BOOL *daemon_in_job)
       JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | (breakaway_ok ? JOB_OBJECT_LIMIT_BREAKAWAY_OK : 0);
   ck_assert(SetInformationJobObject(job, JobObjectExtendedLimitInformation, &limits,
                                     sizeof(limits)));
-  snprintf(args, sizeof(args), "launch \"%s\"", dir);
+  snprintf(args, sizeof(args), "launch \"%s\"", dk_win_dir);
   spawn_self(args, CREATE_SUSPENDED, &launcher);
   ck_assert(AssignProcessToJobObject(job, launcher.hProcess));
   ResumeThread(launcher.hThread);
@@ -712,7 +667,7 @@ static void launch_in_job(int breakaway_ok, HANDLE *daemon, BOOL *daemon_in_job)
   ck_assert(AssignProcessToJobObject(job, sleeper.hProcess));
   ResumeThread(sleeper.hThread);
 
-  ck_assert_int_eq(dk_pid_file_check(in_dir(0, "d.pid"), &pid), 0);
+  ck_assert_int_eq(dk_pid_file_check(dk_win_path(0, "d.pid"), &pid), 0);
   *daemon = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_INFORMATION | PROCESS_TERMINATE,
                         FALSE, (DWORD)pid);
   ck_assert_ptr_nonnull(*daemon);
@@ -728,7 +683,7 @@ START_TEST(test_daemon_outlives_its_launchers_kill_on_close_job) {
   ck_assert_msg(WaitForSingleObject(daemon, 0) == WAIT_TIMEOUT,
                 "the daemon died with its launcher's job");
   ck_assert(!in_job);
-  ck_assert_int_eq(dk_pid_file_check(in_dir(0, "d.pid"), NULL), 0);
+  ck_assert_int_eq(dk_pid_file_check(dk_win_path(0, "d.pid"), NULL), 0);
   stop_with((uv_pid_t)GetProcessId(daemon), DK_SIGTERM);
   CloseHandle(daemon);
 }
@@ -759,14 +714,14 @@ START_TEST(test_relative_pid_file_in_a_non_ascii_directory) {
   FILE *f;
 
   ck_assert_uint_gt(GetCurrentDirectoryW(MAX_PATH, wsaved), 0);
-  ck_assert_int_gt(MultiByteToWideChar(CP_ACP, 0, dir, -1, wdir, MAX_PATH), 0);
+  ck_assert_int_gt(MultiByteToWideChar(CP_ACP, 0, dk_win_dir, -1, wdir, MAX_PATH), 0);
   wcscat(wdir, L"\\J\u00fcrgen \u65e5\u672c");
   ck_assert(CreateDirectoryW(wdir, NULL));
   ck_assert(SetCurrentDirectoryW(wdir));
   dk_daemonizer_init(&dz);
   dk_options_init(&opts);
   opts.pid_file = "d.pid";
-  opts.workdir = dir;
+  opts.workdir = dk_win_dir;
   opts.flags = DK_WAIT_READY;
   ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), DK_PARENT);
   SetCurrentDirectoryW(wsaved);
@@ -789,7 +744,7 @@ static void long_path(size_t total, char *out, size_t size) {
   WCHAR wide[DK_PATH_MAX + 8];
   char part[64];
   size_t len;
-  snprintf(out, size, "%s", dir);
+  snprintf(out, size, "%s", dk_win_dir);
   memset(part, 'd', 60);
   part[60] = '\0';
   while ((len = strlen(out)) + 1 + 60 + 6 < total) {
@@ -811,7 +766,7 @@ START_TEST(test_pid_file_path_longer_than_max_path) {
   dk_daemonizer_init(&dz);
   dk_options_init(&opts);
   opts.pid_file = path;
-  opts.workdir = dir;
+  opts.workdir = dk_win_dir;
   opts.flags = DK_WAIT_READY;
   ck_assert_int_eq(dk_daemonize(&dz, &opts, NULL, 0), DK_PARENT);
   ck_assert_str_eq(dk_daemonizer_pid_file(&dz), path);
@@ -829,12 +784,12 @@ START_TEST(test_daemon_dead_before_reporting_is_edied_while_its_child_holds_the_
   char text[32];
   HANDLE child;
   int r;
-  ck_assert(SetEnvironmentVariableA("DK_TEST_EARLY_CHILD", dir));
+  ck_assert(SetEnvironmentVariableA("DK_TEST_EARLY_CHILD", dk_win_dir));
   start = GetTickCount64();
   r = launch(&dz, "die", DK_WAIT_READY, 8000, NULL);
   took = GetTickCount64() - start;
   SetEnvironmentVariableA("DK_TEST_EARLY_CHILD", NULL);
-  ck_assert_int_gt(read_text(in_dir(2, "child.pid"), text, sizeof(text)), 0);
+  ck_assert_int_gt(dk_win_read_text(dk_win_path(2, "child.pid"), text, sizeof(text)), 0);
   child = OpenProcess(SYNCHRONIZE | PROCESS_TERMINATE, FALSE, strtoul(text, NULL, 10));
   ck_assert_ptr_nonnull(child);
   /* The child, which holds a copy of the pipe, outlived the answer. */
@@ -843,7 +798,7 @@ START_TEST(test_daemon_dead_before_reporting_is_edied_while_its_child_holds_the_
   CloseHandle(child);
   ck_assert_int_eq(r, DK_EDIED);
   ck_assert_msg(took < 4000, "DK_EDIED took %llu ms", (unsigned long long)took);
-  ck_assert(!exists(in_dir(0, "d.pid")));
+  ck_assert(!dk_win_exists(dk_win_path(0, "d.pid")));
 }
 END_TEST
 
@@ -866,12 +821,12 @@ START_TEST(test_user_group_and_keep_fds_are_refused) {
   int i;
   memset(&s, 0, sizeof(s));
   snprintf(s.name, sizeof(s.name), "die"); /* if one did start */
-  snprintf(s.dir, sizeof(s.dir), "%s", dir);
+  snprintf(s.dir, sizeof(s.dir), "%s", dk_win_dir);
   for (i = 0; i < 3; i++) {
     dk_daemonizer_init(&dz);
     dk_options_init(&opts);
-    opts.pid_file = in_dir(0, "d.pid");
-    opts.workdir = dir;
+    opts.pid_file = dk_win_path(0, "d.pid");
+    opts.workdir = dk_win_dir;
     if (i == 0)
       opts.user = "nobody";
     if (i == 1)
@@ -882,7 +837,7 @@ START_TEST(test_user_group_and_keep_fds_are_refused) {
     }
     ck_assert_int_eq(dk_daemonize(&dz, &opts, &s, sizeof(s)), UV_ENOTSUP);
     ck_assert_int_eq(dk_daemon_pid(&dz), 0);
-    ck_assert(!exists(in_dir(0, "d.pid")));
+    ck_assert(!dk_win_exists(dk_win_path(0, "d.pid")));
   }
 }
 END_TEST
@@ -904,18 +859,18 @@ static void own_pid_file_is_checked_and_signalled(const char *mode) {
   uv_timer_t deadline;
   uv_pid_t pid = 0;
   int got = 0;
-  FILE *f = fopen(in_dir(0, "own.pid"), mode);
+  FILE *f = fopen(dk_win_path(0, "own.pid"), mode);
   ck_assert_ptr_nonnull(f);
   fprintf(f, "%lu\n", GetCurrentProcessId());
   fclose(f);
   uv_loop_init(&loop);
-  ck_assert_int_eq(dk_signals_init(&loop, &sig, in_dir(0, "own.pid")), 0);
+  ck_assert_int_eq(dk_signals_init(&loop, &sig, dk_win_path(0, "own.pid")), 0);
   sig.data = &got;
   dk_signals_set(&sig, DK_SIGUSR1, on_usr1_stop);
   ck_assert_int_eq(dk_signals_start(&sig), 0);
-  ck_assert_int_eq(dk_pid_file_check(in_dir(0, "own.pid"), &pid), 0);
+  ck_assert_int_eq(dk_pid_file_check(dk_win_path(0, "own.pid"), &pid), 0);
   ck_assert_int_eq(pid, (uv_pid_t)GetCurrentProcessId());
-  ck_assert_int_eq(dk_send(in_dir(0, "own.pid"), DK_SIGUSR1), 0);
+  ck_assert_int_eq(dk_send(dk_win_path(0, "own.pid"), DK_SIGUSR1), 0);
   uv_timer_init(&loop, &deadline);
   uv_timer_start(&deadline, on_deadline, 10000, 0);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -939,15 +894,15 @@ END_TEST
 START_TEST(test_second_signals_on_one_pid_file_in_one_process_is_refused) {
   dk_signals_t a, b;
   uv_loop_t loop;
-  FILE *f = fopen(in_dir(0, "own.pid"), "wb");
+  FILE *f = fopen(dk_win_path(0, "own.pid"), "wb");
   fprintf(f, "%lu\n", GetCurrentProcessId());
   fclose(f);
   uv_loop_init(&loop);
-  ck_assert_int_eq(dk_signals_init(&loop, &a, in_dir(0, "own.pid")), 0);
-  ck_assert_int_eq(dk_signals_init(&loop, &b, in_dir(0, "own.pid")), UV_EBUSY);
+  ck_assert_int_eq(dk_signals_init(&loop, &a, dk_win_path(0, "own.pid")), 0);
+  ck_assert_int_eq(dk_signals_init(&loop, &b, dk_win_path(0, "own.pid")), UV_EBUSY);
   dk_signals_close(&a, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq(dk_signals_init(&loop, &b, in_dir(0, "own.pid")), 0);
+  ck_assert_int_eq(dk_signals_init(&loop, &b, dk_win_path(0, "own.pid")), 0);
   dk_signals_close(&b, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   ck_assert_int_eq(uv_loop_close(&loop), 0);
@@ -960,7 +915,7 @@ START_TEST(test_a_reader_that_shares_only_reading_reads_a_live_pid_file) {
   DWORD n = 0;
   HANDLE h;
   ck_assert_int_eq(launch(&dz, "plain", DK_WAIT_READY, 0, NULL), DK_PARENT);
-  h = CreateFileA(in_dir(0, "d.pid"), GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0,
+  h = CreateFileA(dk_win_path(0, "d.pid"), GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0,
                   NULL);
   ck_assert_msg(h != INVALID_HANDLE_VALUE, "CreateFile(GENERIC_READ, FILE_SHARE_READ): %lu",
                 GetLastError());
@@ -968,9 +923,10 @@ START_TEST(test_a_reader_that_shares_only_reading_reads_a_live_pid_file) {
   CloseHandle(h);
   text[n] = '\0';
   ck_assert_int_eq(strtol(text, NULL, 10), dk_daemon_pid(&dz));
-  snprintf(cmd, sizeof(cmd), "type \"%s\" > \"%s\"", in_dir(0, "d.pid"), in_dir(1, "typed"));
+  snprintf(cmd, sizeof(cmd), "type \"%s\" > \"%s\"", dk_win_path(0, "d.pid"),
+           dk_win_path(1, "typed"));
   ck_assert_int_eq(system(cmd), 0);
-  ck_assert_int_gt(read_text(in_dir(1, "typed"), text, sizeof(text)), 0);
+  ck_assert_int_gt(dk_win_read_text(dk_win_path(1, "typed"), text, sizeof(text)), 0);
   ck_assert_int_eq(strtol(text, NULL, 10), dk_daemon_pid(&dz));
   stop_with(dk_daemon_pid(&dz), DK_SIGTERM);
 }
@@ -1010,7 +966,7 @@ START_TEST(test_events_are_global_and_only_user_system_and_administrators_may_se
   int seen_me = 0, seen_system = 0, seen_admins = 0;
 
   ck_assert_int_eq(launch(&dz, "plain", DK_WAIT_READY, 0, NULL), DK_PARENT);
-  event_name("Global", (DWORD)dk_daemon_pid(&dz), in_dir(0, "d.pid"), "TERM", name, 160);
+  event_name("Global", (DWORD)dk_daemon_pid(&dz), dk_win_path(0, "d.pid"), "TERM", name, 160);
   event = OpenEventW(READ_CONTROL, FALSE, name);
   ck_assert_msg(event != NULL, "no %ls: %lu", name, GetLastError());
   ck_assert_uint_eq(GetSecurityInfo(event, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION, NULL,
@@ -1051,11 +1007,11 @@ START_TEST(test_squatted_event_name_is_refused) {
   char args[MAX_PATH + 32];
   WCHAR name[160];
   HANDLE squat;
-  FILE *f = fopen(in_dir(0, "f.pid"), "wb");
+  FILE *f = fopen(dk_win_path(0, "f.pid"), "wb");
   fclose(f);
-  snprintf(args, sizeof(args), "fg default \"%s\"", dir);
+  snprintf(args, sizeof(args), "fg default \"%s\"", dk_win_dir);
   spawn_self(args, CREATE_NEW_CONSOLE | CREATE_SUSPENDED, &pi);
-  event_name("Global", pi.dwProcessId, in_dir(0, "f.pid"), "TERM", name, 160);
+  event_name("Global", pi.dwProcessId, dk_win_path(0, "f.pid"), "TERM", name, 160);
   squat = CreateEventW(NULL, FALSE, FALSE, name);
   ck_assert_ptr_nonnull(squat);
   ResumeThread(pi.hThread);
@@ -1084,8 +1040,6 @@ int main(int argc, char **argv) {
   dk_daemonizer_t dz;
   Suite *s;
   TCase *tc;
-  SRunner *sr;
-  int failed;
 
   GetEnvironmentVariableA("DK_DAEMONIZER_PIPE", marker_at_entry, sizeof(marker_at_entry));
   early_child();
@@ -1140,10 +1094,5 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_squatted_event_name_is_refused);
   tcase_add_test(tc, test_console_programs_the_daemon_starts_share_its_hidden_console);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_set_fork_status(sr, CK_NOFORK);
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? 0 : 1;
+  return dk_win_run(s);
 }
