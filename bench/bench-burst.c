@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Benchmark 4: a burst of sends. 100,000 sends alternating USR1 and USR2,
  * as fast as possible, to one dk daemon: dk_send against kill(), in rounds
  * ordered ABBAAB so that drift in the machine's load hits both alike.

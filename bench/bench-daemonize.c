@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Benchmark 2: daemonizing until confirmed.
  *
  * In-process, the wall time from the call in the parent to its return:

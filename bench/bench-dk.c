@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The benchmarks' dk daemon: a real dk_daemonize'd process that holds its
  * pid file and gets USR1 and USR2 through dk_signals on a libuv loop, the
  * way an application would. See bench_dk_receiver in bench.h. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Benchmark 3: what an idle daemon costs. Two daemons idle side by side
  * for the same seconds:
  *   dk  bench/idle-dk: dk_daemonize, dk_signals started, uv_run

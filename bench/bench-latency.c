@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Benchmark 1: signal delivery latency, as a ping-pong.
  *
  * The sender signals a receiver and blocks until the receiver's handler

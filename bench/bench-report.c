@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Turns the rows the benchmarks appended to results.tsv into the one table
  * `make bench` prints, and into results.json, the same numbers for
  * machines.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Benchmark 5: sending a signal as a whole process, the way a script or an
  * init system does it, to one dk daemon:
  *   daemoniker send F USR1                        (tools/daemoniker)

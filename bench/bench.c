@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The benchmarks' shared helpers: see bench.h. Plain libc, so that the
  * programs that must not link libdaemoniker (the floors) could use it too. */
 #define _GNU_SOURCE

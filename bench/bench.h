@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the benchmarks: a clock, samples and their percentiles, result
  * rows for the report, loud failure, and the process plumbing every
  * benchmark needs (spawning, pid files, reaping every daemon it started).

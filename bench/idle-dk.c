@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A dk daemon with signals started and nothing else: what bench-idle
  * watches for syscalls, wakeups and memory, and what bench-daemonize starts
  * as a whole process.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The floor of bench-idle: a bare libuv daemon doing what idle-dk does,
  * without the library. A plain double fork writes its pid file (no lock,
  * no confirmation: the parent exits once the middle process is gone), and

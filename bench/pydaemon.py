@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """The python-daemon peer of bench-daemonize: the usual DaemonContext with a
 locked pid file, then idle until killed. Run with Debian's /usr/bin/python3
 (python3-daemon); the benchmark times the whole process, from exec until

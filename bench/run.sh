@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # What `make bench` and `make bench-smoke` run: every benchmark in turn,
 # each checking that what it timed really happened (a failure stops the
 # run with a non-zero status), then the one table of ratios.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* strace-calls MODE PIDFILE N: N calls of one kind, for strace -c (bench/strace-calls.sh).
  * rx: daemonize a receiver that ignores USR2; send, sender: N dk_send or
  * dk_sender_send of USR2 to it; daemonize: N dk_daemonize, each daemon

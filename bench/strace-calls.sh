@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Syscalls per call of dk_send, dk_sender_send and dk_daemonize, as
 # docs/benchmarks.md shows them: strace -c over N calls, divided by N.
 #   bench/strace-calls.sh BUILDDIR   (after make; needs strace and cc)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The demo behind `make demo` and `./bootstrap demo`: the example echo
 # server is daemonized, talked to, signalled with the daemoniker tool, and
 # stopped; each step says what it did and what came back.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A libuv TCP echo server on 127.0.0.1 that runs as a daemon.
  *
  *   echo-server --pidfile F --log F [--port N] [--grace MS]

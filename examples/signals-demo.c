@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Python Daemoniker README's usage, in C: daemonize with a pid file,
  * handle signals on the loop, and send them from another process.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libdaemoniker: daemonize a libuv program, and get its signals on the loop.
  *
  * Conventions are libuv's: functions return 0 or a negative error code

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The daemonizer's life, the part every platform shares: argument checks,
  * the exit-time removal of the pid file, and what dk_ready promises. How a
  * daemon comes to be, and how it reports, is each platform's. */

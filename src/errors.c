@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Messages for the library's own codes; everything else is libuv's. */
 #include "internal.h"
 

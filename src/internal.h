@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared between the portable files and each platform's half. Not installed. */
 #ifndef DK_INTERNAL_H
 #define DK_INTERNAL_H

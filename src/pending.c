@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The hand-over from a thread that catches signals to the loop that
  * dispatches them (the Windows waiter thread, src/win/signals.c). Portable
  * and built everywhere, so that test-pending proves it with a real thread

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The pid file format, shared by every platform: "<pid>\n", as written by
  * start-stop-daemon, systemd's PIDFile= and `echo $$ > f`. Reading is strict
  * because a pid that is misread gets an unrelated process signalled. */

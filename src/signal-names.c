@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Portable signal numbers and their names. */
 #include <string.h>
 #include "internal.h"

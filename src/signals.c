@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signals on the loop, the part every platform shares: what a delivered
  * signal does (the application's callback, nothing, or the default). How
  * signals are caught is each platform's (uv_signal_t on POSIX, named

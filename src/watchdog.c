@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The service watchdog on the application's loop, the part every platform
  * shares: a timer that pings while the loop turns. Whether anybody asked
  * for pings is each platform's (dk__watchdog_asked). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A socket-activated program for test-systemd, run by the real
  * systemd-socket-activate:
  *

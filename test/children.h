@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* For test-faults, test-stress and test-peers: every child of a test that
  * is its processes' subreaper (dk_test_become_subreaper), reaped with a
  * deadline. Proves that no process of a daemonizing is left behind: its

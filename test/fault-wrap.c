@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The wrappers of fault-wrap.h. The link (-Wl,--wrap=NAME) sends every call
  * to NAME made by the objects of test-faults (the library's, the test's, and
  * Check's static library) here; __real_NAME is the C library's. Only an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault injection for test-faults: the system calls the daemonizing path
  * makes, replaced at link time (-Wl,--wrap=NAME, see Makefile.am) by
  * fault-wrap.c's __wrap_NAME, which passes each call through to the real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fixture every suite uses: a throw-away directory per test, small
  * files in it and waits on them, the registration of tests that need root
  * or the test accounts, and the run. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fixture every suite uses (fixture.c): a throw-away directory per
  * test, small files in it and waits on them with a deadline, tests that
  * need root or the test accounts, and the run. */

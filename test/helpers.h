@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The test harness, for the Check suites: include this one header.
  *   fixture.h  a throw-away directory per test, files, waits, registration
  *   probes.h   what /proc says of a process and of a pid file's locks

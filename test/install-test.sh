@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The installed copy, as a user of it gets it: `make install DESTDIR=...`
 # from the build directory BUILD_DIR, then
 #  - the files are where they belong: header, shared and static library,

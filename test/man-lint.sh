@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The manual pages, linted: `mandoc -T lint` must find nothing at all
 # (style notes included, but for references to pages that are not installed
 # on this machine), and groff, through man(1) where it is installed, must

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What /proc says of a process, and what a pid file's locks say. */
 #define _GNU_SOURCE
 #include <dirent.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Processes a test starts: one clock, waiting for an exit with a
  * deadline, the subreaper that makes daemons the test's children, and the
  * tracking that kills whatever a test left running. */

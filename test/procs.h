@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Processes a test starts (procs.c): one clock, waiting for an exit with
  * a deadline, reaping, and killing whatever a test left running. Every
  * runner of the harness (spawn.c too) waits and reaps through these. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The test daemon: the daemon side of the protocol in sigd.h, and the
  * test's side. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The test daemon (sigd.c) and its command protocol. */
 #ifndef DK_TEST_SIGD_H
 #define DK_TEST_SIGD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* For the suites that test programs from outside (the daemoniker tool, the
  * echo server): running a program with its output captured and a deadline,
  * and making sure no process a test started outlives it. */

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Every systemd unit in examples/ passes `systemd-analyze verify` with
 # nothing to say: no error, and no warning either (an unknown key or a
 # value systemd can not parse is only a warning, and the unit would run

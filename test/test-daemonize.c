@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dk_daemonize on POSIX, proven from outside the daemon: through /proc,
  * the files it writes, its pid file and its lock. */
 #define _GNU_SOURCE

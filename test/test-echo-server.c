@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The example echo server, as a client and an operator see it: under load
  * from concurrent clients it is stopped by SIGTERM, and every reply to a
  * request sent before the signal still arrives whole; it exits 0 and its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault injection on the daemonizing path (POSIX): each system call that
  * dk_daemonize makes in the parent, the middle process or the daemon is
  * made to fail in turn (test/fault-wrap.c, linked with -Wl,--wrap), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bugs found in other daemonizing libraries, each with the peer's name in
  * its test's name, where the suites for daemonizing (test-daemonize,
  * test-faults), sending (test-send), signals (test-signals, test-stress)

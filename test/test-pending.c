@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The hand-over from a waiter thread to the loop (src/signals.c:
  * dk__pending_mark, dk__pending_take, dk__signals_dispatch_pending): the
  * Windows half's event-waiting thread marks a signal pending and wakes the

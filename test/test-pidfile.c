@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Claiming a pid file as hosts leave them: files another party prepared,
  * readers polling while daemons start, a daemon that switched to a user
  * who may not remove its file, and the pid-file-less foreground. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The portable part: error codes and names, signal names, the pid file
  * parser, options' defaults, the version. */
 #include <limits.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dk_send and dk_pid_file_check on POSIX: a pid is signalled only when the
  * process it names holds the pid file. Hostile and stale pid files, pids
  * that live but are not ours, a lock kept by a dead daemon's child; and the

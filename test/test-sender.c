@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dk_sender_t on POSIX: a cached sender gives what dk_send and
  * dk_pid_file_check give, call after call, while the pid file, its content,
  * its holder and the pid change under it: a new daemon on the same file or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DK_SERVICE on Windows, under the Service Control Manager (Wine's
  * services.exe in CI): the test creates a service whose command line is
  * this executable with "svc SCENARIO DIR", starts, controls, queries and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signals on the loop, POSIX: dk_signals_* in this process, where libuv's
  * state can be inspected (uv_walk, uv_backend_timeout), and in real daemons
  * started by dk_daemonize and signalled with dk_send from the test. */

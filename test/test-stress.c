@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stress, bounded: 1,000 iterations per test, each wait with a deadline.
  *
  *  - A daemon (dk_daemonize, dk_signals on its loop) gets a storm of mixed

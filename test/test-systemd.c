@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* systemd's protocols without libsystemd, as systemd speaks them: the
  * notifications a datagram socket the test binds receives (a path and an
  * abstract name), the watchdog's pings on a loop, and socket activation by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The daemoniker tool, run as a user runs it: its exit codes, what it
  * prints, and what it leaves behind (pid files, processes, their locks). */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Windows half, run under Wine in CI: daemonizing by relaunch, signals
  * through named events, dk_send from another process.
  *

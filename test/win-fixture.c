@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "win-fixture.h"
 
 #include <check.h>

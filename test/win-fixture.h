@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fixture of the Windows suites (test-win, test-service; built only
  * for Windows): a throw-away directory per test, small files in it, and
  * the wait on the events.log their other side writes there. */

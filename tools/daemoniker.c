@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* daemoniker: the command-line face of the library, for operators, init
  * scripts, cron jobs and deploy scripts.
  *

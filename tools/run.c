@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* daemoniker run: starts a command as a daemon holding its pid file, and
  * says which step failed when one does. */
 #include <errno.h>

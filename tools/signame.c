@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Host signals by name or number, for `send` and `stop --signal`: every
  * signal this host knows, not only the six portable ones. */
 #include <limits.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* daemoniker stop: what `start-stop-daemon --stop --retry TERM/10/KILL/5`
  * does, with the holder proof of dk_kill: a signal, then a wait until no
  * process holds the pid file any more.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the commands of the daemoniker tool share (daemoniker.c). */
 #ifndef DK_TOOL_H
 #define DK_TOOL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Claiming a pid file (see pidfile.c for what it is and how it is held):
  * the daemon's pid written whole to a temporary file, then linked, renamed
  * or exchanged into place; a file someone else prepared refused untouched.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Daemonizing on POSIX: fork, setsid, fork again, and tell the parent the
  * truth about the outcome through a channel made before the first fork.
  *

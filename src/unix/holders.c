@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Who holds a pid file's flock, as /proc tells (Linux; without the Linux
  * extras nobody can be named), without taking any lock and without
  * allocating, so that a daemon may ask between fork and return. Only a holder whose open file is writable counts: the daemon

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The user and group a daemon switches to: looked up in the parent (NSS
  * may allocate, open files and lock), switched to in the daemon after it
  * claimed its pid file (no allocation there). */

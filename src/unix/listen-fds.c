@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Socket activation (sd_listen_fds_with_names(3)) without libsystemd:
  * systemd passes LISTEN_FDS descriptors from fd 3 on, for the process
  * LISTEN_PID names, with LISTEN_FDNAMES their colon-separated names. */

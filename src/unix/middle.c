@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The middle process: the one between the caller and the daemon, which
  * becomes a session leader, forks the daemon, reports the daemon's pid and
  * exits (daemonize.c has the whole picture).

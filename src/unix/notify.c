@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* systemd's notification protocol (sd_notify(3)) without libsystemd: one
  * datagram to the AF_UNIX socket named by $NOTIFY_SOCKET, a path or, with a
  * leading '@', an abstract name; and the watchdog's variables

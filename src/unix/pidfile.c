@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Claiming a pid file on POSIX for the daemon's whole life, and giving it
  * up. The other half, telling whether a pid file's holder may be
  * signalled, is proof.c.

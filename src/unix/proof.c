@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Whether the pid named in a pid file may be signalled: the one question
  * dk_send, dk_kill, dk_pid_file_check and the sender ask, answered in one
  * place. "Held" means what claiming a pid file runs into: some process

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signalling a daemon through its pid file. The pid is signalled only if
  * the process it names holds the file (proof.c): a stale file whose pid was
  * reused by an unrelated process gets DK_ESTALE, and nothing is sent. */

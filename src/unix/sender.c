@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dk_sender_t on POSIX: dk_send and dk_pid_file_check, with what a full
  * check (dk__prove) proved kept in the caller's struct: the pid file's
  * descriptor, its identity and attributes, the pid it named and a pidfd of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The steps that turn a forked child into a daemon (systemd daemon(7), the
  * SysV list): signal dispositions reset, inherited descriptors closed.
  * All of it runs between fork and the daemon's return: no allocation, no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signals on the loop, POSIX: one uv_signal_t per DK signal. libuv turns
  * the signal into a callback on the loop's thread; what that callback does
  * is decided in ../signals.c, the same on every platform. */

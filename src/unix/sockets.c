@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* AF_UNIX sockets made close-on-exec and written without SIGPIPE, with
  * SOCK_CLOEXEC and MSG_NOSIGNAL where the Linux extras are used, and with
  * what POSIX, the BSDs and macOS have otherwise (unix.h). */

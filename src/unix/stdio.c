@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The daemon's standard streams: each pointed at its file, or the null
  * device, between fork and return (async-signal-safe, EINTR retried). */
 #include <errno.h>

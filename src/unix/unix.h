@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Declarations shared by the files of the POSIX half. */
 #ifndef DK_UNIX_H
 #define DK_UNIX_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The dk_signals_t that live in this process, and what the console tells
  * them. A console control event is the one signal Windows itself sends a
  * console program, and it comes in its own thread, which the system starts

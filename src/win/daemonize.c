@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Daemonizing on Windows: there is no fork, so the parent relaunches its own
  * executable, with its own command line, as a process whose console has no
  * window (parent.c). The relaunched process finds itself a daemon in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A daemon's kernel objects on Windows: one named event per DK signal and
  * one "ALIVE" event, which exist exactly as long as the daemon does:
  *

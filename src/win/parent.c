@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Daemonizing on Windows, the parent's side: relaunch this executable as
  * the daemon, hand it the options and payload over a duplex named pipe,
  * and wait for its report, for its exit, or for the deadline.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Paths on Windows: every path the library is given or gives back is
  * UTF-8, whatever the ANSI code page; every path it hands the system is
  * wide, made absolute, and past MAX_PATH given the \\?\ prefix that lifts

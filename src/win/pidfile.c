@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pid files on Windows: the same "<pid>\n" text as on POSIX (and, read
  * here only, "<pid>\r\n" as text-mode fopen and `echo %PID%> f` write it),
  * held with a LockFileEx lock for the daemon's whole life. Whether a live

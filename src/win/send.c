@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signalling a daemon through its pid file, Windows: set the daemon's named
  * event for that signal. Its name holds the pid read from the file and the
  * file's identity, so if no live daemon of that pid holds this file, there

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dk_sender_t on Windows keeps nothing: each call is dk_send's or
  * dk_pid_file_check's. A send there reads the pid file and opens the named
  * event whose name holds that pid and the file's identity, which exists

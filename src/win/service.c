@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DK_SERVICE on Windows: the process the Service Control Manager started,
  * talking to it as an own-process service.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signals on the loop, Windows. libuv's uv_signal_t can not do this here:
  * its SIGTERM and SIGABRT watchers never fire, and nothing another process
  * does reaches them. Instead each daemon owns one named event per signal

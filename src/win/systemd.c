@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* systemd's protocols on Windows: there is no such supervisor, so nobody
  * asks for notifications, a watchdog or socket activation. These exist so
  * that portable programs need no #ifdef. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Declarations shared by the files of the Windows half. */
 #ifndef DK_WIN_H
 #define DK_WIN_H

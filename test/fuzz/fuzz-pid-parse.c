@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target for dk__pid_parse, the strict pid-file parser, and
  * dk__pid_format, its inverse. Beyond "does not crash", it checks the
  * contract against a reference written from the specification alone:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target for dk_signal_from_name and dk_signal_name. The input,
  * up to its first NUL, is the string (a NUL-terminated copy is passed).
  * Beyond "does not crash", the result must be what the documented forms

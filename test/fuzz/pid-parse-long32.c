@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/pid-parse.c once more, with `long` 32 bits wide as on Windows, where
  * long is 32 bits also on 64-bit machines (LLP64). The fuzz targets run on
  * Linux, whose long is 64 bits: without this build they could not see a
