@@ -11,7 +11,9 @@
  * other two. Exit codes are in usage_text, daemoniker(1) explains them.
  */
 #include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemoniker.h"
@@ -59,6 +61,19 @@ int tool_usage_error(const char *fmt, const char *arg) {
 
 int tool_help(void) {
   fputs(usage_text, stdout);
+  return 0;
+}
+
+int tool_parse_uint(const char *s, unsigned long max, unsigned long *out) {
+  char *end;
+  unsigned long v;
+  if (s[0] < '0' || s[0] > '9')
+    return -1;
+  errno = 0;
+  v = strtoul(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v > max)
+    return -1;
+  *out = v;
   return 0;
 }
 

@@ -58,13 +58,8 @@ static int absolute_command(char **argv0, char *buf, size_t size) {
 }
 
 static int parse_ms(const char *s, unsigned *out) {
-  char *end;
   unsigned long v;
-  if (s[0] < '0' || s[0] > '9')
-    return -1;
-  errno = 0;
-  v = strtoul(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v > UINT_MAX)
+  if (tool_parse_uint(s, UINT_MAX, &v) < 0)
     return -1;
   *out = (unsigned)v;
   return 0;

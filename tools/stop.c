@@ -37,9 +37,7 @@ enum { STOP_GONE = 0, STOP_RUNNING = 1, STOP_BAD = EXIT_USAGE };
 #define KILL_WAIT_MS 5000
 
 static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (long long)(uv_hrtime() / 1000000);
 }
 
 /* Linux's own, left out where configure was given --disable-linux-extras
@@ -157,18 +155,12 @@ static int wait_released(const char *path, long long deadline, uv_pid_t *holder)
 
 /* Whole seconds, as start-stop-daemon's --retry takes them. */
 static int parse_seconds(const char *s, unsigned *ms) {
-  char *end;
   unsigned long v;
-  if (s[0] < '0' || s[0] > '9')
-    return -1;
-  errno = 0;
-  v = strtoul(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v > INT_MAX / 1000)
+  if (tool_parse_uint(s, INT_MAX / 1000, &v) < 0)
     return -1;
   *ms = (unsigned)v * 1000;
   return 0;
 }
-
 static const struct option stop_options[] = {
   { "signal", required_argument, NULL, 's' },
   { "timeout", required_argument, NULL, 't' },

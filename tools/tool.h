@@ -13,6 +13,9 @@ int tool_usage_error(const char *fmt, const char *arg);
 int tool_help(void);
 /* getopt_long's complaint about argv, as one usage error of `cmd`. */
 int tool_bad_option(const char *cmd, int c, int argc, char **argv);
+/* A whole decimal number from 0 to max, nothing before or after it: 0 and
+ * *out, or -1. */
+int tool_parse_uint(const char *s, unsigned long max, unsigned long *out);
 
 /* signame.c: a host signal from its name (TERM, SIGTERM, term, RTMIN+2)
  * or number (15, 0); -1 if the host has no such signal. */
