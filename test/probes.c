@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -96,4 +97,16 @@ int dk_test_is_flocked(const char *path) {
   locked = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
   close(fd);
   return locked;
+}
+
+int dk_test_wait_status_field(pid_t pid, const char *name, int base, long want, int timeout_ms) {
+  const struct timespec pause = { 0, 1000000 };
+  long long deadline = dk_test_now_ms() + timeout_ms;
+  for (;;) {
+    if (dk_test_status_field(pid, name, base) == want)
+      return 1;
+    if (dk_test_now_ms() >= deadline)
+      return 0;
+    nanosleep(&pause, NULL);
+  }
 }

@@ -14,6 +14,11 @@ int dk_test_alive_unsignalled(pid_t pid);
 long dk_test_stat_field(pid_t pid, int field);
 /* The value of a "Name:" line of /proc/PID/status, in octal or decimal. */
 long dk_test_status_field(pid_t pid, const char *name, int base);
+/* Waits until a "Name:" line of /proc/PID/status reads `want`, with a
+ * deadline; 1 if it did. Nothing tells of a change there, so it is read
+ * every millisecond: only for a state a process passes through briefly
+ * (a signal mask held around one call). */
+int dk_test_wait_status_field(pid_t pid, const char *name, int base, long want, int timeout_ms);
 /* How many descriptors this process has open: for leaks. */
 int dk_test_count_fds(void);
 /* 1 if some process holds an flock on path: what a second instance and
